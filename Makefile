@@ -1,0 +1,58 @@
+# k8s-netlab: `make lab` brings the lab up, `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+BIN     := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PYTHON  ?= python3
+# `make test` keeps the lab it tested (set to `always` for a throw-away run).
+MOLECULE_DESTROY ?= never
+
+.PHONY: help lab test lint unit molecule status clean distclean venv host image
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+lab: host image ## Bring the lab up: three node containers, Docker, pod routes
+	@start=$$SECONDS; \
+	ansible-playbook playbooks/lab-up.yml && \
+	ansible-playbook playbooks/site.yml && \
+	tools/lab-status --seconds $$((SECONDS - start))
+
+test: host image lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios
+
+lint: venv ## ansible-lint (production profile)
+	ansible-lint --profile production
+
+unit: venv ## Tests that need no lab (filters, inventory validation)
+	pytest tests/unit tests/test_preflight.py
+
+molecule: venv host image ## molecule test: create, converge, idempotence, verify
+	molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
+
+status: ## Show the lab's nodes, addresses, routes and memory
+	@tools/lab-status
+
+clean: venv ## Remove the lab: nodes, their volumes, the lab network, the egress guard
+	@if docker version >/dev/null 2>&1; then ansible-playbook playbooks/lab-down.yml; fi
+
+distclean: clean ## clean, plus the node image, the venv and a dockerd started by make
+	-docker image ls -q netlab/node | sort -u | xargs -r docker rmi -f
+	tools/host-engine stop
+	rm -rf $(VENV) .netlab
+
+host: venv ## Host prerequisites and a running Docker engine
+	@tools/host-engine ensure
+
+image: host ## Build the node image (cached: rebuilt only when its recipe changes)
+	@tools/build-node-image
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@tools/host-prereqs
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@

@@ -1,0 +1,136 @@
+"""Shared fixtures: the lab as the inventory describes it, and handles on its hosts.
+
+Expectations come from the inventory (the same data the roles read), never from
+literals, so the tests hold for any addressing a user chooses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+NODES_GROUP = "nodes"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One lab node, as the inventory describes it."""
+
+    name: str
+    lab_ip: str
+    pod_subnet: ipaddress.IPv4Network
+    bip: ipaddress.IPv4Interface
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The lab's addressing, as the inventory describes it."""
+
+    inventory: str
+    nodes: dict[str, Node]
+    lab_network: ipaddress.IPv4Network
+    pod_cidr: ipaddress.IPv4Network
+    service_cidr: ipaddress.IPv4Network
+    container_nodes: bool
+
+    def others(self, name: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.name != name]
+
+
+def inventory_path(config: pytest.Config) -> str:
+    return (
+        getattr(config.option, "ansible_inventory", None)
+        or os.environ.get("NETLAB_INVENTORY")
+        or str(DEFAULT_INVENTORY)
+    )
+
+
+def load_lab(path: str) -> Lab:
+    """Read the inventory the way Ansible does (ansible-inventory --list)."""
+    out = subprocess.run(
+        ["ansible-inventory", "-i", path, "--list"],
+        check=True, capture_output=True, text=True, cwd=REPO,
+    ).stdout
+    data = json.loads(out)
+    hostvars = data["_meta"]["hostvars"]
+    names = data[NODES_GROUP]["hosts"]
+    first = hostvars[names[0]]
+    nodes = {}
+    for name in names:
+        hv = hostvars[name]
+        subnet = ipaddress.ip_network(hv["netlab_pod_subnet"])
+        bip = hv.get("docker_bip") or f"{subnet.network_address + 1}/{subnet.prefixlen}"
+        nodes[name] = Node(name, hv["netlab_lab_ip"], subnet, ipaddress.ip_interface(bip))
+    return Lab(
+        inventory=path,
+        nodes=nodes,
+        lab_network=ipaddress.ip_network(first["netlab_lab_network"]),
+        pod_cidr=ipaddress.ip_network(first["netlab_pod_cidr"]),
+        service_cidr=ipaddress.ip_network(first["netlab_service_cidr"]),
+        container_nodes=bool(first.get("netlab_container_node", False)),
+    )
+
+
+_LAB_CACHE: dict[str, Lab] = {}
+
+
+def _lab(config: pytest.Config) -> Lab:
+    path = inventory_path(config)
+    if path not in _LAB_CACHE:
+        _LAB_CACHE[path] = load_lab(path)
+    return _LAB_CACHE[path]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`node_name` runs a test once per lab node; `pair` once per ordered pair."""
+    if "node_name" in metafunc.fixturenames:
+        metafunc.parametrize("node_name", list(_lab(metafunc.config).nodes))
+    if "pair" in metafunc.fixturenames:
+        names = list(_lab(metafunc.config).nodes)
+        pairs = [(a, b) for a in names for b in names if a != b]
+        metafunc.parametrize("pair", pairs, ids=[f"{a}->{b}" for a, b in pairs])
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Lab:
+    return _lab(request.config)
+
+
+@pytest.fixture(scope="session")
+def nodes(lab: Lab):
+    """Testinfra hosts by node name, reached the way Ansible reaches them."""
+    return {
+        name: testinfra.get_host(f"ansible://{name}?ansible_inventory={lab.inventory}")
+        for name in lab.nodes
+    }
+
+
+@pytest.fixture(scope="session")
+def machine():
+    """This machine: the Docker engine that runs the node containers."""
+    return testinfra.get_host("local://")
+
+
+def wait_until(check, timeout: float = 60, interval: float = 1, what: str = "condition"):
+    """Poll `check()` until it returns a truthy value; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling; report the last failure
+            last = exc
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")

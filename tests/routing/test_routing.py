@@ -1,0 +1,86 @@
+"""Lab step "network": each node's docker0 on its own pod subnet, static routes
+between the nodes (no overlay), and pod traffic between nodes without NAT."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from probe import ask_echo, ensure_echo
+
+
+def ip_json(host, *args: str):
+    return json.loads(host.check_output("ip -j -4 " + " ".join(args)) or "[]")
+
+
+def test_docker0_has_the_nodes_bip(lab, nodes, node_name):
+    addrs = [
+        f"{a['local']}/{a['prefixlen']}"
+        for link in ip_json(nodes[node_name], "addr", "show", "dev", "docker0")
+        for a in link["addr_info"]
+    ]
+    assert addrs == [str(lab.nodes[node_name].bip)]
+
+
+def test_docker_bridge_network_is_the_pod_subnet_without_masquerading(lab, nodes, node_name):
+    bridge = json.loads(nodes[node_name].check_output("docker network inspect bridge"))[0]
+    node = lab.nodes[node_name]
+    assert bridge["IPAM"]["Config"][0]["Subnet"] == str(node.pod_subnet)
+    assert bridge["IPAM"]["Config"][0]["Gateway"] == str(node.bip.ip)
+    assert bridge["Options"]["com.docker.network.bridge.enable_ip_masquerade"] == "false"
+
+
+def test_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, node_name):
+    routes = ip_json(nodes[node_name], "route", "show", "table", "main")
+    pod_routes = {
+        (r["dst"], r.get("gateway"), r.get("protocol"))
+        for r in routes
+        if r["dst"] != "default"
+        and ipaddress.ip_network(r["dst"]).overlaps(lab.pod_cidr)
+        and r.get("dev") != "docker0"
+    }
+    expected = {(str(o.pod_subnet), o.lab_ip, "netlab") for o in lab.others(node_name)}
+    assert pod_routes == expected
+    assert len(pod_routes) == len(lab.nodes) - 1
+
+
+def nat_rules_that_could_rewrite_pod_sources(nat_table: str, pod_cidr) -> list[str]:
+    """MASQUERADE/SNAT rules whose source match could include a pod address."""
+    offenders = []
+    for rule in nat_table.splitlines():
+        if not rule.startswith("-A ") or not ("-j MASQUERADE" in rule or "-j SNAT" in rule):
+            continue
+        words = rule.split()
+        if "-s" not in words:
+            offenders.append(rule)  # no source match: applies to pod traffic too
+            continue
+        i = words.index("-s")
+        negated = i > 0 and words[i - 1] == "!"
+        if negated or ipaddress.ip_network(words[i + 1]).overlaps(pod_cidr):
+            offenders.append(rule)
+    return offenders
+
+
+def test_no_masquerade_or_snat_for_pod_traffic(lab, nodes, node_name):
+    nat = nodes[node_name].check_output("iptables-save -t nat")
+    assert "*nat" in nat
+    assert nat_rules_that_could_rewrite_pod_sources(nat, lab.pod_cidr) == []
+
+
+def test_the_nat_check_recognises_masquerading():
+    """The check above is not vacuous: Docker's default rule is caught."""
+    docker_default = "-A POSTROUTING -s 10.1.10.0/24 ! -o docker0 -j MASQUERADE"
+    catch_all = "-A POSTROUTING -o eth0 -j MASQUERADE"
+    embedded_dns = "-A DOCKER_POSTROUTING -s 127.0.0.11/32 -p udp -j SNAT --to-source :53"
+    pod_cidr = ipaddress.ip_network("10.1.0.0/16")
+    table = "\n".join([docker_default, catch_all, embedded_dns])
+    assert nat_rules_that_could_rewrite_pod_sources(table, pod_cidr) == [docker_default, catch_all]
+
+
+def test_pod_traffic_crosses_nodes_with_its_real_source_ip(lab, nodes, pair):
+    sender, receiver = pair
+    echo_ip = ensure_echo(nodes[receiver])
+    assert echo_ip in lab.nodes[receiver].pod_subnet
+    own, seen = ask_echo(nodes[sender], echo_ip)
+    assert ipaddress.ip_address(own) in lab.nodes[sender].pod_subnet
+    assert seen == own, f"{receiver}'s container saw {seen}, not {sender}'s container {own}: NAT"
