@@ -59,7 +59,8 @@ def ask_echo(host, target: ipaddress.IPv4Address) -> tuple[str, str]:
     out = host.check_output(
         "docker run --rm %s sh -c %s",
         PROBE_IMAGE,
-        f"hostname -i; timeout 10 wget -q -O - http://{target}/cgi-bin/ip",
+        # `exit $?` keeps wget a child of sh: as PID 1 it would ignore timeout's SIGTERM.
+        f"hostname -i; timeout 10 wget -q -O - http://{target}/cgi-bin/ip; exit $?",
     )
     own, seen = out.split()
     return own, seen
