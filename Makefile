@@ -6,22 +6,24 @@ VENV    := .venv
 BIN     := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Kept across clones and runs: the Kubernetes build and its artifact mirror.
+export NETLAB_CACHE ?= /var/cache/k8s-netlab
 PYTHON  ?= python3
 # `make test` keeps the lab it tested (set to `always` for a throw-away run).
 MOLECULE_DESTROY ?= never
 
-.PHONY: help lab test lint unit molecule status clean distclean venv host image
+.PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lab: host image ## Bring the lab up: three node containers, Docker, pod routes
+lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, Kubernetes binaries
 	@start=$$SECONDS; \
 	ansible-playbook playbooks/lab-up.yml && \
 	ansible-playbook playbooks/site.yml && \
 	tools/lab-status --seconds $$((SECONDS - start))
 
-test: host image lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios
+test: host image artifacts lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios
 
 lint: venv ## ansible-lint (production profile)
 	ansible-lint --profile production
@@ -29,8 +31,9 @@ lint: venv ## ansible-lint (production profile)
 unit: venv ## Tests that need no lab (filters, inventory validation)
 	pytest tests/unit tests/test_preflight.py
 
-molecule: venv host image ## molecule test: create, converge, idempotence, verify
+molecule: venv host image artifacts ## molecule test: create, converge, idempotence, verify
 	molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
+	molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
 
 status: ## Show the lab's nodes, addresses, routes and memory
 	@tools/lab-status
@@ -48,6 +51,9 @@ host: venv ## Host prerequisites and a running Docker engine
 
 image: host ## Build the node image (cached: rebuilt only when its recipe changes)
 	@tools/build-node-image
+
+artifacts: host ## Build Kubernetes v1.20.2 from Debian's source package into the local mirror (cached)
+	@tools/build-kubernetes
 
 venv: $(VENV)/.installed
 

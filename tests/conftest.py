@@ -38,6 +38,8 @@ class Lab:
 
     inventory: str
     nodes: dict[str, Node]
+    control_plane: list[str]
+    services: dict[str, str]  # the lab's other hosts (the depot): name -> lab IP
     lab_network: ipaddress.IPv4Network
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
@@ -71,9 +73,12 @@ def load_lab(path: str) -> Lab:
         subnet = ipaddress.ip_network(hv["netlab_pod_subnet"])
         bip = hv.get("docker_bip") or f"{subnet.network_address + 1}/{subnet.prefixlen}"
         nodes[name] = Node(name, hv["netlab_lab_ip"], subnet, ipaddress.ip_interface(bip))
+    services = {name: hostvars[name]["netlab_lab_ip"] for name in data.get("services", {}).get("hosts", [])}
     return Lab(
         inventory=path,
         nodes=nodes,
+        control_plane=data.get("control_plane", {}).get("hosts", []),
+        services=services,
         lab_network=ipaddress.ip_network(first["netlab_lab_network"]),
         pod_cidr=ipaddress.ip_network(first["netlab_pod_cidr"]),
         service_cidr=ipaddress.ip_network(first["netlab_service_cidr"]),

@@ -27,23 +27,25 @@ LAB_BRIDGE = "netlab0"
 def inventory_copy(tmp_path, node_changes=None, lab_changes=None):
     """Copy inventory/lab to tmp_path, apply the changes, return the hosts.yml path.
 
-    ``node_changes``: {node: {var: value}} (value None deletes the var) or
+    ``node_changes``: {host: {var: value}} (a node or the depot; None deletes the var) or
     {node: None} (removes the node). ``lab_changes``: {var: value} for lab.yml.
     """
     lab_dir = tmp_path / "lab"
     shutil.copytree(INVENTORY, lab_dir)
     hosts_file = lab_dir / "hosts.yml"
     hosts = yaml.safe_load(hosts_file.read_text())
-    nodes = hosts["all"]["children"]["nodes"]["hosts"]
+    groups = hosts["all"]["children"]
     for name, changes in (node_changes or {}).items():
+        group = next(g for g in ("nodes", "services") if name in groups[g]["hosts"])
+        members = groups[group]["hosts"]
         if changes is None:
-            del nodes[name]
+            del members[name]
             continue
         for var, value in changes.items():
             if value is None:
-                nodes[name].pop(var, None)
+                members[name].pop(var, None)
             else:
-                nodes[name][var] = value
+                members[name][var] = value
     hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
     lab_file = lab_dir / LAB_VARS
     lab = yaml.safe_load(lab_file.read_text())
@@ -83,6 +85,11 @@ BAD_CASES = {
         {"node2": {"netlab_lab_ip": "192.168.2.130"}},
         {},
         ["node2: netlab_lab_ip 192.168.2.130 is not inside netlab_lab_network 192.168.1.0/24"],
+    ),
+    "depot shares a node's lab ip": (
+        {"depot": {"netlab_lab_ip": "192.168.1.129"}},
+        {},
+        ["depot: netlab_lab_ip 192.168.1.129 is already used by node1"],
     ),
     "lab ip is the gateway": ({"node3": {"netlab_lab_ip": "192.168.1.1"}}, {}, ["node3: netlab_lab_ip 192.168.1.1 "]),
     "pod subnet outside pod range": (
@@ -159,8 +166,9 @@ def host_subnet():
 
 
 def lab_on(subnet):
-    """Node changes that put the three nodes' lab IPs in subnet (past its first address, the gateway)."""
-    return {f"node{i}": {"netlab_lab_ip": str(ip)} for i, ip in enumerate(islice(subnet.hosts(), 1, 4), start=1)}
+    """Changes that put the lab hosts' IPs in subnet (past its first address, the gateway)."""
+    names = ["node1", "node2", "node3", "depot"]
+    return {name: {"netlab_lab_ip": str(ip)} for name, ip in zip(names, islice(subnet.hosts(), 1, None))}
 
 
 def test_lab_network_on_a_route_of_this_host_fails(tmp_path):

@@ -162,27 +162,30 @@ def _check_bip(who, bip, subnet):
     return []
 
 
+def _check_host_ip(host, ranges, ip_owner):
+    """Problems of one lab host's netlab_lab_ip (a node's or a service host's).
+
+    ``ip_owner`` maps the lab IPs seen so far to their host; it is updated.
+    """
+    who = f"{host.get('name')}: "
+    if _missing(host.get("lab_ip")):
+        return [f"{who}netlab_lab_ip is not set; expected the host's address on netlab_lab_network."]
+    ip, problem = _address(host["lab_ip"], "netlab_lab_ip", who)
+    if problem:
+        return [problem]
+    if ip in ip_owner:
+        return [f"{who}netlab_lab_ip {ip} is already used by {ip_owner[ip]}; every lab host needs its own lab IP."]
+    ip_owner[ip] = host.get("name")
+    return _check_lab_ip(who, ip, ranges["lab_network"]) if "lab_network" in ranges else []
+
+
 def _check_node(node, ranges, ip_owner):
     """Problems of one node dict; return (problems, its pod subnet or None).
 
-    ``ip_owner`` maps the lab IPs seen so far to their node; it is updated.
+    ``ip_owner`` maps the lab IPs seen so far to their host; it is updated.
     """
-    problems = []
     who = f"{node.get('name')}: "
-    if _missing(node.get("lab_ip")):
-        problems.append(f"{who}netlab_lab_ip is not set; expected the node's address on netlab_lab_network.")
-    else:
-        ip, problem = _address(node["lab_ip"], "netlab_lab_ip", who)
-        if problem:
-            problems.append(problem)
-        elif ip in ip_owner:
-            problems.append(
-                f"{who}netlab_lab_ip {ip} is already used by {ip_owner[ip]}; every node needs its own lab IP."
-            )
-        else:
-            ip_owner[ip] = node.get("name")
-            if "lab_network" in ranges:
-                problems.extend(_check_lab_ip(who, ip, ranges["lab_network"]))
+    problems = _check_host_ip(node, ranges, ip_owner)
 
     subnet = None
     if _missing(node.get("pod_subnet")):
@@ -206,12 +209,13 @@ def _check_node(node, ranges, ip_owner):
     return problems, subnet
 
 
-def netlab_lab_problems(nodes, lab):
+def netlab_lab_problems(nodes, lab, services=()):
     """Check the lab's addressing; return a list of problem sentences (empty = fine).
 
     ``nodes``: list of dicts {name, lab_ip, pod_subnet, bip} (bip is docker0's
     address, e.g. 10.1.10.1/24). ``lab``: dict {lab_network, pod_cidr,
-    service_cidr, mtu}. A value that is None or empty counts as not set.
+    service_cidr, mtu}. ``services``: the lab's other hosts (the depot), dicts
+    {name, lab_ip}. A value that is None or empty counts as not set.
     """
     problems = []
     names = [str(node.get("name")) for node in nodes]
@@ -229,6 +233,9 @@ def netlab_lab_problems(nodes, lab):
         problems.extend(node_problems)
         if subnet is not None:
             subnets.append((node.get("name"), subnet))
+
+    for host in services:
+        problems.extend(_check_host_ip(host, ranges, ip_owner))
 
     for (name_a, net_a), (name_b, net_b) in combinations(subnets, 2):
         if net_a.overlaps(net_b):
