@@ -52,8 +52,9 @@ host: venv ## Host prerequisites and a running Docker engine
 image: host ## Build the node image (cached: rebuilt only when its recipe changes)
 	@tools/build-node-image
 
-artifacts: host ## Build Kubernetes v1.20.2 from Debian's source package into the local mirror (cached)
+artifacts: host ## Build Kubernetes v1.20.2 (Debian's source package) and the lab's images (cached)
 	@tools/build-kubernetes
+	@tools/build-images
 
 venv: $(VENV)/.installed
 
