@@ -96,10 +96,12 @@ def test_a_checksum_mismatch_stops_the_run_and_installs_nothing(lab, nodes, corr
     node_name = list(lab.nodes)[-1]
     dest = "/tmp/netlab-checksum-test"
     host = nodes[node_name]
-    host.run("rm -rf %s && mkdir -p %s", dest, dest)
+    # A scratch bin dir and a scratch staging dir: the real staging dir already holds
+    # a verified kubectl, which get_url would (rightly) not fetch again.
+    host.run("rm -rf %s && mkdir -p %s/bin", dest, dest)
     extra = (
-        '{"download_url_prefix": "%s", "download_bin_dir": "%s",'
-        ' "download_artifacts": [{"name": "kubectl", "groups": ["nodes"]}]}' % (corrupted_prefix, dest)
+        '{"download_url_prefix": "%s", "download_bin_dir": "%s/bin", "download_staging_dir": "%s/staging",'
+        ' "download_artifacts": [{"name": "kubectl", "groups": ["nodes"]}]}' % (corrupted_prefix, dest, dest)
     )
     result = subprocess.run(
         [str(REPO / ".venv/bin/ansible-playbook"), "-i", lab.inventory, "playbooks/artifacts.yml",
@@ -110,5 +112,6 @@ def test_a_checksum_mismatch_stops_the_run_and_installs_nothing(lab, nodes, corr
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output
     assert "does not match" in output or "checksum" in output.lower(), output
-    assert host.run("ls -A %s", dest).stdout.strip() == "", "something was installed"
+    assert host.run("ls -A %s/bin", dest).stdout.strip() == "", "something was installed"
+    assert not host.file(f"{dest}/staging/{VERSION}/kubectl").exists, "the corrupt file was kept"
     host.run("rm -rf %s", dest)

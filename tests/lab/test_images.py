@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_until
 
 FRONTEND = "kubeguide/guestbook-php-frontend"
 
@@ -73,3 +73,43 @@ def test_frontend_image_answers_http_on_port_80(lab, nodes):
         assert "cannot reach redis-slave" in page
     finally:
         host.run("docker rm -f netlab-frontend-test")
+
+
+def test_guestbook_images_work_together_write_to_master_read_from_slave(lab, nodes):
+    """Before Kubernetes: the three images wired by hand the way Services will wire
+    them (GET_HOSTS_FROM=env). A message written through the frontend goes to
+    redis-master and is read back from the replicating redis-slave."""
+    host = nodes[list(lab.nodes)[-1]]
+    names = ["netlab-gb-master", "netlab-gb-slave", "netlab-gb-frontend"]
+    host.run("docker rm -f %s %s %s", *names)
+
+    def ip_of(name):
+        return host.check_output("docker inspect -f '{{.NetworkSettings.IPAddress}}' %s", name)
+
+    try:
+        host.check_output("docker run -d --name %s kubeguide/redis-master", names[0])
+        master = ip_of(names[0])
+        host.check_output(
+            "docker run -d --name %s -e GET_HOSTS_FROM=env -e REDIS_MASTER_SERVICE_HOST=%s "
+            "kubeguide/guestbook-redis-slave", names[1], master,
+        )
+        slave = ip_of(names[1])
+        host.check_output(
+            "docker run -d --name %s -e GET_HOSTS_FROM=env -e REDIS_MASTER_SERVICE_HOST=%s "
+            "-e REDIS_SLAVE_SERVICE_HOST=%s %s", names[2], master, slave, FRONTEND,
+        )
+        frontend = ip_of(names[2])
+        base = f"http://{frontend}/guestbook.php"
+        written = json.loads(host.check_output(
+            "curl -fsS --retry 5 --retry-connrefused --retry-delay 1 %s", f"{base}?cmd=set&value=hello+from+the+lab"
+        ))
+        assert written["count"] >= 1
+        read = wait_until(
+            lambda: "hello from the lab" in json.loads(host.check_output("curl -fsS %s", f"{base}?cmd=get"))["messages"],
+            timeout=30, what="the message to reach redis-slave",
+        )
+        assert read
+        role = host.check_output("docker exec %s redis-cli info replication", names[1])
+        assert "role:slave" in role and "master_link_status:up" in role
+    finally:
+        host.run("docker rm -f %s %s %s", *names)
