@@ -11,6 +11,7 @@ export NETLAB_CACHE ?= /var/cache/k8s-netlab
 PYTHON  ?= python3
 # `make test` keeps the lab it tested (set to `always` for a throw-away run).
 MOLECULE_DESTROY ?= never
+MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts
 
@@ -32,14 +33,18 @@ unit: venv ## Tests that need no lab (filters, inventory validation)
 	pytest tests/unit tests/test_preflight.py
 
 molecule: venv host image artifacts ## molecule test: create, converge, idempotence, verify
-	molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
-	molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
+	@# Molecule's state lives in this checkout and starts fresh: its "created" flag
+	@# must never outlive the lab (create is lab-up.yml, which is idempotent).
+	rm -rf $(MOLECULE_STATE)
+	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/routing molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
+	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/default molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
 
 status: ## Show the lab's nodes, addresses, routes and memory
 	@tools/lab-status
 
 clean: venv ## Remove the lab: nodes, their volumes, the lab network, the egress guard
 	@if docker version >/dev/null 2>&1; then ansible-playbook playbooks/lab-down.yml; fi
+	rm -rf $(MOLECULE_STATE)
 
 distclean: clean ## clean, plus the node image, the venv and a dockerd started by make
 	-docker image ls -q netlab/node | sort -u | xargs -r docker rmi -f
