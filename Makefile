@@ -18,7 +18,7 @@ MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, Kubernetes binaries
+lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kubernetes v1.20.2 cluster
 	@start=$$SECONDS; \
 	ansible-playbook playbooks/lab-up.yml && \
 	ansible-playbook playbooks/site.yml && \
@@ -35,7 +35,7 @@ unit: venv ## Tests that need no lab (filters, inventory validation)
 molecule: venv host image artifacts ## molecule test: create, converge, idempotence, verify
 	@# Molecule's state lives in this checkout and starts fresh: its "created" flag
 	@# must never outlive the lab (create is lab-up.yml, which is idempotent).
-	rm -rf $(MOLECULE_STATE)
+	rm -rf $(MOLECULE_STATE) .netlab/kubeconfig
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/routing molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/default molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
 
@@ -44,7 +44,7 @@ status: ## Show the lab's nodes, addresses, routes and memory
 
 clean: venv ## Remove the lab: nodes, their volumes, the lab network, the egress guard
 	@if docker version >/dev/null 2>&1; then ansible-playbook playbooks/lab-down.yml; fi
-	rm -rf $(MOLECULE_STATE)
+	rm -rf $(MOLECULE_STATE) .netlab/kubeconfig
 
 distclean: clean ## clean, plus the node image, the venv and a dockerd started by make
 	-docker image ls -q netlab/node | sort -u | xargs -r docker rmi -f
