@@ -44,12 +44,24 @@ def test_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, nod
     assert len(pod_routes) == len(lab.nodes) - 1
 
 
+# kube-proxy's own masquerading: KUBE-POSTROUTING first returns every packet that
+# lacks its mark, and only KUBE-MARK-MASQ sets the mark (Service traffic from outside
+# the pod range, a pod reaching itself through its Service). Pod-to-pod traffic is
+# never marked; test_pod_traffic_crosses_nodes_with_its_real_source_ip proves it.
+KUBE_MASQ_GUARD = "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN"
+
+
 def nat_rules_that_could_rewrite_pod_sources(nat_table: str, pod_cidr) -> list[str]:
     """MASQUERADE/SNAT rules whose source match could include a pod address."""
     offenders = []
-    for rule in nat_table.splitlines():
-        if not rule.startswith("-A ") or not ("-j MASQUERADE" in rule or "-j SNAT" in rule):
+    rules = [r for r in nat_table.splitlines() if r.startswith("-A ")]
+    kube_chain = [r for r in rules if r.startswith("-A KUBE-POSTROUTING ")]
+    kube_guarded = bool(kube_chain) and kube_chain[0] == KUBE_MASQ_GUARD
+    for rule in rules:
+        if not ("-j MASQUERADE" in rule or "-j SNAT" in rule):
             continue
+        if kube_guarded and rule.startswith("-A KUBE-POSTROUTING "):
+            continue  # reached by kube-proxy-marked packets only
         words = rule.split()
         if "-s" not in words:
             offenders.append(rule)  # no source match: applies to pod traffic too
@@ -75,6 +87,11 @@ def test_the_nat_check_recognises_masquerading():
     pod_cidr = ipaddress.ip_network("10.1.0.0/16")
     table = "\n".join([docker_default, catch_all, embedded_dns])
     assert nat_rules_that_could_rewrite_pod_sources(table, pod_cidr) == [docker_default, catch_all]
+    # kube-proxy's MASQUERADE passes only behind its mark guard.
+    kube_masq = "-A KUBE-POSTROUTING -m comment --comment \"service traffic\" -j MASQUERADE --random-fully"
+    guarded = "\n".join([KUBE_MASQ_GUARD, "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0", kube_masq])
+    assert nat_rules_that_could_rewrite_pod_sources(guarded, pod_cidr) == []
+    assert nat_rules_that_could_rewrite_pod_sources(kube_masq, pod_cidr) == [kube_masq]
 
 
 def test_pod_traffic_crosses_nodes_with_its_real_source_ip(lab, nodes, pair):
