@@ -139,3 +139,17 @@ def wait_until(check, timeout: float = 60, interval: float = 1, what: str = "con
             last = exc
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+EGRESS_CHAIN = "NETLAB-EGRESS"
+
+
+def guard_drop_counters(machine) -> dict[str, int]:
+    """Packets the host's egress guard has dropped so far, by source range."""
+    out = machine.check_output("iptables -w -L %s -n -v -x", EGRESS_CHAIN)
+    counters = {}
+    for line in out.splitlines()[2:]:
+        f = line.split()
+        if len(f) >= 9 and f[2] == "DROP":
+            counters[f[7]] = int(f[0])
+    return counters

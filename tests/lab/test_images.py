@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, wait_until
+from conftest import REPO, guard_drop_counters, wait_until
 
 FRONTEND = "kubeguide/guestbook-php-frontend"
 
@@ -42,8 +42,7 @@ def test_registry_serves_every_image(registry, images):
 
 
 def guard_drops(machine) -> int:
-    out = machine.check_output("iptables -w -L NETLAB-EGRESS -n -v -x")
-    return sum(int(f.split()[0]) for f in out.splitlines()[2:] if len(f.split()) > 2 and f.split()[2] == "DROP")
+    return sum(guard_drop_counters(machine).values())
 
 
 def test_node_pulls_every_image_by_its_docker_hub_name_through_the_mirror(

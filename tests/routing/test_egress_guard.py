@@ -16,9 +16,10 @@ import re
 
 import pytest
 
+from conftest import EGRESS_CHAIN, guard_drop_counters as drop_counters
 from probe import PROBE_IMAGE, ensure_probe_image
 
-CHAIN = "NETLAB-EGRESS"
+CHAIN = EGRESS_CHAIN
 SENTINEL_NS = "netlab-sentinel"
 SENTINEL_HOST_IF, SENTINEL_NS_IF = "nlsent0", "nlsent1"
 SENTINEL_HOST_ADDR, SENTINEL_ADDR = "198.51.100.1/30", "198.51.100.2"
@@ -28,17 +29,6 @@ SENTINEL_HOST_ADDR, SENTINEL_ADDR = "198.51.100.1/30", "198.51.100.2"
 def _container_lab_only(lab):
     if not lab.container_nodes:
         pytest.skip("the egress guard belongs to the embedded (container-node) lab")
-
-
-def drop_counters(machine) -> dict[str, int]:
-    """Packets dropped by the guard so far, by source range."""
-    out = machine.check_output("iptables -w -L %s -n -v -x", CHAIN)
-    counters = {}
-    for line in out.splitlines()[2:]:
-        f = line.split()
-        if len(f) >= 9 and f[2] == "DROP":
-            counters[f[7]] = int(f[0])
-    return counters
 
 
 def test_guard_sees_forwarded_traffic_before_docker_does(machine):
