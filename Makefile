@@ -13,10 +13,11 @@ PYTHON  ?= python3
 MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
-.PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts
+.PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
+        lesson step1 step2 clean-workloads observe
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kubernetes v1.20.2 cluster
 	@start=$$SECONDS; \
@@ -38,6 +39,20 @@ molecule: venv host image artifacts ## molecule test: create, converge, idempote
 	rm -rf $(MOLECULE_STATE) .netlab/kubeconfig
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/routing molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/default molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
+
+lesson: step1 step2 observe ## The chapter, step by step, then the lab report (after make lab)
+
+step1: venv ## Lesson step 1: from an empty cluster, the frontend RC; what the nodes show
+	ansible-playbook playbooks/step1-rc.yml
+
+step2: venv ## Lesson step 2: from an empty cluster, frontend + redis behind Services, 3 replicas
+	ansible-playbook playbooks/step2-service.yml
+
+clean-workloads: venv ## Empty the cluster again: no RC, no pod, no Service but kubernetes
+	ansible-playbook playbooks/clean-workloads.yml
+
+observe: venv ## The chapter's commands on every node -> .netlab/report/{transcript.txt,report.html}
+	ansible-playbook playbooks/observe.yml
 
 status: ## Show the lab's nodes, addresses, routes and memory
 	@tools/lab-status

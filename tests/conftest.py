@@ -120,6 +120,36 @@ def nodes(lab: Lab):
     }
 
 
+ADMIN = "/etc/kubernetes/admin.kubeconfig"
+
+
+@pytest.fixture(scope="session")
+def cp(lab, nodes):
+    """The first control-plane node."""
+    return nodes[lab.control_plane[0]]
+
+
+@pytest.fixture(scope="session")
+def kubectl(cp):
+    """kubectl on the control-plane node, as the admin: kubectl("get", "pods") -> stdout."""
+
+    def run(*args: str) -> str:
+        return cp.check_output("kubectl --kubeconfig %s " + " ".join(["%s"] * len(args)), ADMIN, *args)
+
+    return run
+
+
+def run_playbook(lab: Lab, playbook: str, *args: str) -> str:
+    """Run one of the project's playbooks against the lab's inventory; fail with its output."""
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", lab.inventory, str(REPO / "playbooks" / playbook), *args],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"ansible-playbook {playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
 @pytest.fixture(scope="session")
 def machine():
     """This machine: the Docker engine that runs the node containers."""

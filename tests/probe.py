@@ -64,3 +64,8 @@ def ask_echo(host, target: ipaddress.IPv4Address) -> tuple[str, str]:
     )
     own, seen = out.split()
     return own, seen
+
+
+def remove_echo(host) -> None:
+    """Remove the echo server, so the node's `docker ps` holds only what the lab runs."""
+    host.run("docker rm -f %s", ECHO_CONTAINER)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from natrules import KUBE_MASQ_GUARD, nat_rules_that_could_rewrite_pod_sources
 from probe import ask_echo, ensure_echo
 
 
@@ -42,35 +43,6 @@ def test_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, nod
     expected = {(str(o.pod_subnet), o.lab_ip, "netlab") for o in lab.others(node_name)}
     assert pod_routes == expected
     assert len(pod_routes) == len(lab.nodes) - 1
-
-
-# kube-proxy's own masquerading: KUBE-POSTROUTING first returns every packet that
-# lacks its mark, and only KUBE-MARK-MASQ sets the mark (Service traffic from outside
-# the pod range, a pod reaching itself through its Service). Pod-to-pod traffic is
-# never marked; test_pod_traffic_crosses_nodes_with_its_real_source_ip proves it.
-KUBE_MASQ_GUARD = "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN"
-
-
-def nat_rules_that_could_rewrite_pod_sources(nat_table: str, pod_cidr) -> list[str]:
-    """MASQUERADE/SNAT rules whose source match could include a pod address."""
-    offenders = []
-    rules = [r for r in nat_table.splitlines() if r.startswith("-A ")]
-    kube_chain = [r for r in rules if r.startswith("-A KUBE-POSTROUTING ")]
-    kube_guarded = bool(kube_chain) and kube_chain[0] == KUBE_MASQ_GUARD
-    for rule in rules:
-        if not ("-j MASQUERADE" in rule or "-j SNAT" in rule):
-            continue
-        if kube_guarded and rule.startswith("-A KUBE-POSTROUTING "):
-            continue  # reached by kube-proxy-marked packets only
-        words = rule.split()
-        if "-s" not in words:
-            offenders.append(rule)  # no source match: applies to pod traffic too
-            continue
-        i = words.index("-s")
-        negated = i > 0 and words[i - 1] == "!"
-        if negated or ipaddress.ip_network(words[i + 1]).overlaps(pod_cidr):
-            offenders.append(rule)
-    return offenders
 
 
 def test_no_masquerade_or_snat_for_pod_traffic(lab, nodes, node_name):

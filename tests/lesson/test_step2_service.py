@@ -1,0 +1,144 @@
+"""Lesson step 2: a Service. After playbooks/step2-service.yml - from an empty
+cluster, the redis backend and the frontend behind Services, frontend scaled to 3 -
+kube-proxy's rules, the cluster IP from everywhere, and the guestbook across nodes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import uuid
+
+import pytest
+
+from conftest import run_playbook, wait_until
+from lesson import guestbook_from_node, guestbook_from_pod, pods
+from natrules import nat_rules_that_could_rewrite_pod_sources
+
+REQUESTS = 30  # a miss of one of 3 endpoints in 30 random picks: (2/3)^30 * 3 < 2e-5
+
+
+@pytest.fixture(scope="module")
+def step2(lab):
+    run_playbook(lab, "step2-service.yml")
+
+
+@pytest.fixture(scope="module")
+def service(kubectl, step2):
+    return json.loads(kubectl("get", "service", "frontend", "-o", "json"))
+
+
+@pytest.fixture(scope="module")
+def cluster_ip(service) -> str:
+    return service["spec"]["clusterIP"]
+
+
+@pytest.fixture(scope="module")
+def frontends(kubectl, step2):
+    found = pods(kubectl, "name=frontend")
+    assert len(found) == 3 and all(p.phase == "Running" for p in found), found
+    return found
+
+
+def endpoint_addresses(kubectl, name: str) -> set[str]:
+    ep = json.loads(kubectl("get", "endpoints", name, "-o", "json"))
+    return {f"{a['ip']}:{port['port']}" for s in ep.get("subsets", []) for a in s.get("addresses", [])
+            for port in s["ports"]}
+
+
+def kube_proxy_chain(nat: str, cluster_ip: str, port: int) -> tuple[str, list[str], dict[str, str]]:
+    """KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-*: the service chain, its endpoint
+    chains in order, and each endpoint chain's DNAT target."""
+    rules = [r for r in nat.splitlines() if r.startswith("-A ")]
+    jump = [r for r in rules if r.startswith("-A KUBE-SERVICES ") and f"-d {cluster_ip}/32" in r
+            and f"--dport {port}" in r and "-j KUBE-SVC-" in r]
+    assert len(jump) == 1, jump
+    svc = jump[0].split("-j ")[-1].strip()
+    seps = [r.split("-j ")[-1].strip() for r in rules if r.startswith(f"-A {svc} ") and "-j KUBE-SEP-" in r]
+    dnat = {}
+    for sep in seps:
+        targets = [re.search(r"--to-destination (\S+)", r).group(1)
+                   for r in rules if r.startswith(f"-A {sep} ") and "-j DNAT" in r]
+        assert len(targets) == 1, (sep, targets)
+        dnat[sep] = targets[0]
+    return svc, seps, dnat
+
+
+def test_service_gets_a_cluster_ip_in_the_service_range(lab, service):
+    assert ipaddress.ip_address(service["spec"]["clusterIP"]) in lab.service_cidr
+    assert [(p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [(80, "TCP")]
+    assert service["spec"]["selector"] == {"name": "frontend"}
+
+
+def test_scaled_to_3_the_frontend_pods_land_on_different_nodes(lab, frontends):
+    assert sorted(p.node for p in frontends) == sorted(lab.nodes)
+    for p in frontends:
+        assert ipaddress.ip_address(p.ip) in lab.nodes[p.node].pod_subnet
+
+
+def test_endpoints_are_exactly_the_frontend_pods(kubectl, frontends):
+    assert endpoint_addresses(kubectl, "frontend") == {f"{p.ip}:80" for p in frontends}
+
+
+def test_kube_proxy_chains_the_cluster_ip_to_one_dnat_per_endpoint(kubectl, nodes, cluster_ip, frontends, node_name):
+    nat = nodes[node_name].check_output("iptables-save -t nat")
+    assert any(r.startswith("-A PREROUTING") and r.endswith("-j KUBE-SERVICES") for r in nat.splitlines())
+    assert any(r.startswith("-A OUTPUT") and r.endswith("-j KUBE-SERVICES") for r in nat.splitlines())
+    _, seps, dnat = kube_proxy_chain(nat, cluster_ip, 80)
+    assert len(seps) == len(frontends)
+    assert sorted(dnat.values()) == sorted(endpoint_addresses(kubectl, "frontend"))
+
+
+def test_the_cluster_ip_answers_from_every_node(nodes, cluster_ip, frontends, node_name):
+    page = nodes[node_name].check_output("curl -fsS -m 10 http://%s/", cluster_ip)
+    assert "<h1>Guestbook</h1>" in page
+    assert guestbook_from_node(nodes[node_name], cluster_ip)["served_by"] in {p.name for p in frontends}
+
+
+def test_requests_to_the_cluster_ip_reach_every_endpoint(lab, nodes, cluster_ip, frontends):
+    host = nodes[lab.control_plane[0]]
+    served = [guestbook_from_node(host, cluster_ip)["served_by"] for _ in range(REQUESTS)]
+    counts = {p.name: served.count(p.name) for p in frontends}
+    assert set(served) == set(counts) and all(counts.values()), counts
+
+
+def test_from_a_pod_the_cluster_ip_reaches_pods_on_other_nodes_without_masquerading(lab, kubectl, cluster_ip, frontends):
+    by_name = {p.name: p for p in frontends}
+    for caller in frontends:
+        answers = []
+
+        def served_elsewhere():
+            answers.append(guestbook_from_pod(kubectl, caller.name, cluster_ip))
+            return by_name[answers[-1]["served_by"]].node != caller.node
+
+        wait_until(served_elsewhere, timeout=60, interval=0, what=f"{caller.name}'s request served on another node")
+        # Every answer, local or remote: the serving pod saw the calling pod's own IP.
+        assert {a["client_ip"] for a in answers} == {caller.ip}, answers
+
+
+def test_no_masquerade_for_pod_traffic_with_the_service_in_place(lab, nodes, node_name, step2):
+    assert nat_rules_that_could_rewrite_pod_sources(nodes[node_name].check_output("iptables-save -t nat"),
+                                                    lab.pod_cidr) == []
+
+
+def test_the_backend_services_point_at_the_redis_pods(kubectl, step2):
+    master, slaves = pods(kubectl, "name=redis-master"), pods(kubectl, "name=redis-slave")
+    assert len(master) == 1 and len(slaves) == 2
+    assert endpoint_addresses(kubectl, "redis-master") == {f"{master[0].ip}:6379"}
+    assert endpoint_addresses(kubectl, "redis-slave") == {f"{p.ip}:6379" for p in slaves}
+
+
+def test_the_guestbook_works_end_to_end_across_nodes(lab, nodes, frontends):
+    writer, reader = frontends[0], next(p for p in frontends if p.node != frontends[0].node)
+    message = f"hello-from-{writer.node}-{uuid.uuid4().hex[:8]}"
+    asker = nodes[lab.control_plane[0]]
+    written = guestbook_from_node(asker, writer.ip, f"cmd=set&value={message}")
+    assert written["served_by"] == writer.name and written.get("count", 0) >= 1, written
+
+    def read_back():
+        answer = guestbook_from_node(asker, reader.ip)
+        return answer if message in answer.get("messages", []) else None
+
+    answer = wait_until(read_back, timeout=30, what=f"{message} read back through {reader.name} on {reader.node}")
+    assert answer["served_by"] == reader.name

@@ -1,0 +1,368 @@
+"""Unit tests of tools/lab-report, run on a sample of observations (fixtures/observations.json).
+
+The sample is what playbooks/observe.yml gathers from the chapter's lab: three nodes,
+the guestbook (a 3-replica `frontend` RC with hostPort 80, `redis-master`, two
+`redis-slave` pods) and its Services. Expectations come from the sample itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from htmltree import Element, parse_html
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / "tools" / "lab-report"
+SAMPLE = Path(__file__).resolve().parent / "fixtures" / "observations.json"
+RULE = "=" * 78
+PROMPT = re.compile(r"^[\w.-]+# ")
+def run_tool(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+def render(obs: dict, tmp_path: Path) -> Path:
+    """Write obs, run the tool on it; return the output directory."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    source = tmp_path / "observations.json"
+    source.write_text(json.dumps(obs))
+    out = tmp_path / "out"
+    result = run_tool(source, out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture
+def sample() -> dict:
+    return json.loads(SAMPLE.read_text())
+
+
+@pytest.fixture
+def out(sample, tmp_path) -> Path:
+    return render(sample, tmp_path)
+
+
+@pytest.fixture
+def svg(out) -> Element:
+    return parse_html((out / "report.html").read_text()).one("svg")
+
+
+def items(obs: dict, kind: str) -> list[dict]:
+    return [i for i in obs["kubernetes"]["items"] if i["kind"] == kind]
+
+
+def sections(transcript: str) -> list[tuple[str, list[str]]]:
+    """(heading, prompt lines) of each section of a transcript."""
+    found = []
+    blocks = transcript.split(RULE + "\n")
+    for heading, body in zip(blocks[1::2], blocks[2::2]):
+        found.append((heading.strip(), [line for line in body.splitlines() if PROMPT.match(line)]))
+    return found
+
+
+# ------------------------------------------------------------------ output files
+
+
+def test_writes_both_files_and_prints_their_paths(sample, tmp_path):
+    source = tmp_path / "obs.json"
+    source.write_text(json.dumps(sample))
+    out = tmp_path / "new" / "dir"
+    result = run_tool(source, out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(out / "transcript.txt"), str(out / "report.html")]
+    assert (out / "transcript.txt").stat().st_size > 0
+    assert (out / "report.html").stat().st_size > 0
+
+
+# -------------------------------------------------------------------- transcript
+
+
+def test_transcript_has_the_control_plane_then_each_node_with_its_commands_in_order(sample, out):
+    got = sections((out / "transcript.txt").read_text())
+    cp = sample["control_plane"]
+    expected = [(cp, [f"{cp}# {c['command']}" for c in sample["kubectl"]])]
+    expected += [(name, [f"{name}# {c['command']}" for c in node["commands"]]) for name, node in sample["nodes"].items()]
+    assert [prompts for _, prompts in got] == [prompts for _, prompts in expected]
+    assert "control plane" in got[0][0]
+    for (heading, _), (name, _) in zip(got[1:], expected[1:]):
+        assert heading.startswith(name) and sample["nodes"][name]["lab_ip"] in heading
+
+
+def test_transcript_puts_each_output_right_after_its_command(sample, out):
+    transcript = (out / "transcript.txt").read_text()
+    node = sample["nodes"]["node2"]
+    for cmd in node["commands"]:
+        block = f"node2# {cmd['command']}\n{cmd['stdout'].rstrip(chr(10))}\n"
+        assert block in transcript, f"output of {cmd['command']!r} does not follow it"
+
+
+def test_transcript_shows_stderr_and_exit_status_of_failed_commands(sample, tmp_path):
+    sample["nodes"]["node3"]["commands"][2] = {"command": "docker ps", "rc": 1, "stdout": "",
+                                               "stderr": "Cannot connect to the Docker daemon\n"}
+    transcript = (render(sample, tmp_path) / "transcript.txt").read_text()
+    assert "node3# docker ps\nCannot connect to the Docker daemon\n[exit status 1]\n" in transcript
+    assert transcript.count("[exit status") == 1
+
+
+# --------------------------------------------------------------------------- page
+
+
+def test_page_is_self_contained(out):
+    page = parse_html((out / "report.html").read_text())
+    assert page.find_all("h1") and page.find_all("table")
+    for e in page.iter():
+        assert not e.attrs.get("src"), f"<{e.tag}> loads {e.attrs['src']}"
+        assert not e.attrs.get("href", "").startswith(("http:", "https:", "//")), e.attrs["href"]
+    assert not page.find_all("link") and not page.find_all("img")
+    assert len(page.find_all("svg")) == 1
+
+
+def test_page_has_node_pod_and_service_tables(sample, out):
+    tables = parse_html((out / "report.html").read_text()).find_all("table")
+    cells = [" ".join(td.text() for td in t.find_all("td")) for t in tables]
+    assert all(n["lab_ip"] in cells[0] for n in sample["nodes"].values())
+    assert all(p["status"]["podIP"] in cells[1] for p in items(sample, "Pod"))
+    assert all(s["spec"]["clusterIP"] in cells[2] for s in items(sample, "Service"))
+
+
+def test_page_holds_the_transcript_per_host(sample, out):
+    page = parse_html((out / "report.html").read_text())
+    details = page.find_all("details")
+    assert [d.attrs["data-host"] for d in details] == [sample["control_plane"], *sample["nodes"]]
+    node1_address = f"inet {sample['nodes']['node1']['lab_ip']}/24"
+    assert node1_address in details[1].one("pre").text()
+    assert node1_address not in details[2].one("pre").text()
+
+
+# ------------------------------------------------------------------------ diagram
+
+
+def assert_boxes_inside(svg: Element) -> None:
+    width, height = float(svg.attrs["width"]), float(svg.attrs["height"])
+    # html.parser lowercases attribute names: viewBox is "viewbox" here.
+    assert svg.attrs["viewbox"] == f"0 0 {svg.attrs['width']} {svg.attrs['height']}"
+    for rect in svg.find_all("rect"):
+        x, y, w, h = (float(rect.attrs[k]) for k in ("x", "y", "width", "height"))
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height, rect.attrs
+
+
+def test_svg_size_and_view_box_hold_every_box(svg):
+    assert_boxes_inside(svg)
+
+
+def test_lab_network_is_a_bus_labelled_with_its_cidr(sample, svg):
+    bus = svg.one("g", "lab-network")
+    assert bus.find_all("line")
+    assert any(sample["lab"]["lab_network"] in t for t in bus.texts())
+
+
+@pytest.mark.parametrize("name", ["node1", "node2", "node3"])
+def test_node_shows_lab_interface_and_docker0(sample, svg, name):
+    node = sample["nodes"][name]
+    texts = svg.one("g", "node", name=name).texts()
+    assert f"eth0 {node['lab_ip']}" in texts
+    assert f"docker0 {node['bip']}" in texts
+    assert ("control plane" in texts) == (name == sample["control_plane"])
+
+
+def test_docker0_and_role_come_from_the_nodes_own_facts(sample, tmp_path):
+    """Without `bip`, docker0's address comes from `ip addr`; `control_plane` may be a templated string."""
+    del sample["control_plane"]
+    for name, node in sample["nodes"].items():
+        del node["bip"]
+        node["control_plane"] = str(name == "node2")
+    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    for name, node in sample["nodes"].items():
+        subnet = ipaddress.ip_network(node["pod_subnet"])
+        texts = svg.one("g", "node", name=name).texts()
+        assert f"docker0 {subnet[1]}/{subnet.prefixlen}" in texts
+        assert ("control plane" in texts) == (name == "node2")
+
+
+def test_lab_interface_is_found_by_address_not_by_name(sample, tmp_path):
+    link = sample["nodes"]["node2"]["addresses"][2]
+    link["ifname"] = link["addr_info"][0]["label"] = "enp0s8"
+    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    assert "enp0s8 192.168.1.130" in svg.one("g", "node", name="node2").texts()
+    assert "eth0 192.168.1.129" in svg.one("g", "node", name="node1").texts()
+
+
+@pytest.mark.parametrize("name", ["node1", "node2", "node3"])
+def test_node_shows_exactly_its_static_pod_routes(sample, svg, name):
+    others = [n for other, n in sample["nodes"].items() if other != name]
+    expected = {(n["pod_subnet"], n["lab_ip"]) for n in others}
+    routes = svg.one("g", "node", name=name).find_all("g", "route")
+    assert {(r.attrs["data-dst"], r.attrs["data-via"]) for r in routes} == expected
+    for route in routes:
+        assert route.attrs["data-node"] == name
+        assert f"{route.attrs['data-dst']} via {route.attrs['data-via']}" in route.texts()
+
+
+def pod_containers(sample: dict, pod: dict) -> list[dict]:
+    return [c for c in sample["nodes"][pod["spec"]["nodeName"]]["containers"]
+            if c["Config"]["Labels"].get("io.kubernetes.pod.name") == pod["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_pod_sits_in_its_node_with_its_ip_pause_and_app_containers(sample, svg, index):
+    pod = items(sample, "Pod")[index]
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    box = svg.one("g", "pod", name=name)
+    assert box.attrs["data-ip"] == ip and ip in " ".join(box.texts())
+    assert box.ancestor("g", "node").attrs["data-name"] == pod["spec"]["nodeName"]
+    containers = pod_containers(sample, pod)
+    pause = next(c for c in containers if c["Config"]["Labels"]["io.kubernetes.docker.type"] == "podsandbox")
+    assert f"pause {pause['Id'][:12]}" in box.one("g", "pause").texts()
+    apps = [c["Config"]["Labels"]["io.kubernetes.container.name"] for c in containers if c is not pause]
+    assert [g.texts()[0] for g in box.find_all("g", "app")] == apps
+    assert all(f"container:{pause['Id'][:12]}" in g.texts() for g in box.find_all("g", "app"))
+
+
+def test_host_port_mapping_is_on_the_pause_container(sample, svg):
+    for pod in items(sample, "Pod"):
+        box = svg.one("g", "pod", name=pod["metadata"]["name"])
+        host_ports = [p["hostPort"] for c in pod["spec"]["containers"] for p in c["ports"] if "hostPort" in p]
+        pause_texts = box.one("g", "pause").texts()
+        assert (":80 → 80/tcp" in pause_texts) == (host_ports == [80])
+        assert not any("→" in t for g in box.find_all("g", "app") for t in g.texts())
+
+
+def test_containers_kubernetes_did_not_make_are_shown_apart(svg):
+    node3 = svg.one("g", "node", name="node3")
+    other = node3.one("g", "other")
+    assert other.texts()[0] == "netlab-echo"
+    assert other.ancestor("g", "pod") is None
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_service_shows_cluster_ip_and_an_arrow_to_each_endpoint(sample, svg, index):
+    svc = items(sample, "Service")[index]
+    name, ip = svc["metadata"]["name"], svc["spec"]["clusterIP"]
+    box = svg.one("g", "service", name=name)
+    assert box.attrs["data-ip"] == ip
+    assert f"{ip}:{svc['spec']['ports'][0]['port']}" in box.texts()
+    endpoints = next(e for e in items(sample, "Endpoints") if e["metadata"]["name"] == name)["subsets"][0]
+    port = endpoints["ports"][0]["port"]
+    labels = [f"{a['ip']}:{port}" for a in endpoints["addresses"]]
+    assert [g.texts()[0] for g in box.find_all("g", "endpoint")] == labels
+    arrows = [p for p in box.find_all("path") if p.attrs.get("marker-end")]
+    assert len(arrows) == len(labels)
+
+
+def test_service_arrows_end_at_their_endpoint_pods(svg):
+    """Each arrow of `frontend` ends on the right edge of one of its pods, at a height inside it."""
+    ends = []
+    for path in svg.one("g", "service", name="frontend").find_all("path"):
+        *_, v, h = path.attrs["d"].split()
+        ends.append((float(h[1:]), float(v[1:])))
+    for pod in svg.find_all("g", "pod"):
+        if pod.attrs["data-name"].startswith("frontend-"):
+            r = pod.find_all("rect")[0].attrs
+            x, y, h = float(r["x"]) + float(r["width"]), float(r["y"]), float(r["height"])
+            assert sum(1 for ex, ey in ends if abs(ex - x) < 0.2 and y < ey < y + h) == 1, pod.attrs
+
+
+def test_kubernetes_service_points_at_the_control_plane_node(sample, svg):
+    cp = sample["nodes"][sample["control_plane"]]
+    box = svg.one("g", "service", name="kubernetes")
+    assert f"{cp['lab_ip']}:6443" in box.texts()
+    assert len([p for p in box.find_all("path") if p.attrs.get("marker-end")]) == 1
+
+
+# --------------------------------------------------------------------- robustness
+
+
+def test_odd_input_still_renders(sample, tmp_path):
+    """A node without pods, one without any facts, junk entries, and no Kubernetes view at all."""
+    sample["nodes"]["node4"] = {"lab_ip": "192.168.1.132", "bip": "10.1.40.1/24", "addresses": [], "routes": [],
+                                "containers": [], "commands": []}
+    sample["nodes"]["node5"] = {}
+    sample["nodes"]["node3"]["containers"].append(None)
+    sample["nodes"]["node2"]["routes"] = "not a list"
+    del sample["kubernetes"]
+    out = render(sample, tmp_path)
+    svg = parse_html((out / "report.html").read_text()).one("svg")
+    assert [g.attrs["data-name"] for g in svg.find_all("g", "node")] == ["node1", "node2", "node3", "node4", "node5"]
+    assert "no pods" in svg.one("g", "node", name="node4").texts()
+    assert not svg.one("g", "node", name="node2").find_all("g", "route")
+    # Without the Kubernetes view, pods still come from Docker's labels and the pause IP.
+    assert svg.one("g", "pod", name="frontend-4o11g").attrs["data-ip"] == "10.1.20.2"
+    assert not svg.find_all("g", "service")
+    assert "node5# " not in (out / "transcript.txt").read_text()
+
+
+def test_many_nodes_widen_the_picture(sample, tmp_path):
+    narrow = float(parse_html((render(sample, tmp_path / "a") / "report.html").read_text()).one("svg").attrs["width"])
+    for i in range(4, 9):
+        node = copy.deepcopy(sample["nodes"]["node3"])
+        node.update(lab_ip=f"192.168.1.{128 + i}", bip=f"10.1.{i}0.1/24", containers=[], commands=[])
+        sample["nodes"][f"node{i}"] = node
+    svg = parse_html((render(sample, tmp_path / "b") / "report.html").read_text()).one("svg")
+    assert len(svg.find_all("g", "node")) == 8
+    assert float(svg.attrs["width"]) > 2 * narrow
+    assert_boxes_inside(svg)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read"),
+    ("{not json", "is not valid JSON"),
+    ("[1, 2]", "holds no observations"),
+])
+def test_bad_input_exits_2_with_a_message(tmp_path, content, message):
+    source = tmp_path / "observations.json"
+    if content is not None:
+        source.write_text(content)
+    result = run_tool(source, tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.startswith("lab-report: ") and message in result.stderr and str(source) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_sample_is_the_chapter_lab(sample):
+    """The sample keeps the chapter's addressing, so the tests above mean what they say."""
+    pod_cidr = ipaddress.ip_network(sample["lab"]["pod_cidr"])
+    for node in sample["nodes"].values():
+        assert ipaddress.ip_network(node["pod_subnet"]).subnet_of(pod_cidr)
+    for pod in items(sample, "Pod"):
+        subnet = ipaddress.ip_network(sample["nodes"][pod["spec"]["nodeName"]]["pod_subnet"])
+        assert ipaddress.ip_address(pod["status"]["podIP"]) in subnet
+
+
+# ------------------------------------------------------------------ in a browser
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+def test_nothing_sticks_out_in_a_browser(sample, tmp_path):
+    """Chromium lays the page out: no group leaves the viewBox, no label leaves its box."""
+    sample["nodes"]["node2"]["containers"][0]["Config"]["Labels"]["io.kubernetes.pod.name"] = "x" * 60
+    out = render(sample, tmp_path)
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout
+    svg = parse_html(dom).one("svg")
+    assert (svg.attrs.get("data-clipped"), svg.attrs.get("data-overflow")) == ("0", "0")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+def test_screenshot_option_writes_a_png_of_the_diagram(tmp_path):
+    png = tmp_path / "docs" / "lab-report.png"
+    result = run_tool("--screenshot", png, SAMPLE, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    svg = parse_html((tmp_path / "out" / "report.html").read_text()).one("svg")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (int(svg.attrs["width"]), int(svg.attrs["height"]))
