@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from probe import remove_echo_servers
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
 NODES_GROUP = "nodes"
@@ -104,6 +106,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = list(_lab(metafunc.config).nodes)
         pairs = [(a, b) for a in names for b in names if a != b]
         metafunc.parametrize("pair", pairs, ids=[f"{a}->{b}" for a, b in pairs])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _probe_echo_servers_go_at_the_end():
+    """Echo servers started by tests (probe.ensure_echo) go when the session ends."""
+    yield
+    remove_echo_servers()
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,8 @@ def container_ip(host, name: str) -> ipaddress.IPv4Address:
 def ensure_echo(host) -> ipaddress.IPv4Address:
     """Run the echo server on the node's docker0 (once) and return its IP."""
     ensure_probe_image(host)
+    if host not in _ECHO_HOSTS:
+        _ECHO_HOSTS.append(host)
     state = host.run("docker inspect -f '{{.State.Running}}' %s", ECHO_CONTAINER)
     if state.rc != 0:
         host.check_output(
@@ -66,6 +68,11 @@ def ask_echo(host, target: ipaddress.IPv4Address) -> tuple[str, str]:
     return own, seen
 
 
-def remove_echo(host) -> None:
-    """Remove the echo server, so the node's `docker ps` holds only what the lab runs."""
-    host.run("docker rm -f %s", ECHO_CONTAINER)
+_ECHO_HOSTS: list = []
+
+
+def remove_echo_servers() -> None:
+    """Remove the echo servers this session started, so a node's `docker ps` holds
+    only what the lab runs (the lesson counts the containers there)."""
+    while _ECHO_HOSTS:
+        _ECHO_HOSTS.pop().run("docker rm -f %s", ECHO_CONTAINER)
