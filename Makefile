@@ -40,7 +40,10 @@ molecule: venv host image artifacts ## molecule test: create, converge, idempote
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/routing molecule test --scenario-name routing --destroy=$(MOLECULE_DESTROY)
 	MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_STATE)/default molecule test --scenario-name default --destroy=$(MOLECULE_DESTROY)
 
-lesson: step1 step2 observe ## The chapter, step by step, then the lab report (after make lab)
+lesson: venv ## The chapter, step by step, then the lab report (after make lab)
+	ansible-playbook playbooks/step1-rc.yml
+	ansible-playbook playbooks/step2-service.yml
+	ansible-playbook playbooks/observe.yml
 
 step1: venv ## Lesson step 1: from an empty cluster, the frontend RC; what the nodes show
 	ansible-playbook playbooks/step1-rc.yml

@@ -71,8 +71,12 @@ def ask_echo(host, target: ipaddress.IPv4Address) -> tuple[str, str]:
 _ECHO_HOSTS: list = []
 
 
+def remove_echo_server(host) -> None:
+    host.run("docker rm -f %s", ECHO_CONTAINER)
+
+
 def remove_echo_servers() -> None:
     """Remove the echo servers this session started, so a node's `docker ps` holds
     only what the lab runs (the lesson counts the containers there)."""
     while _ECHO_HOSTS:
-        _ECHO_HOSTS.pop().run("docker rm -f %s", ECHO_CONTAINER)
+        remove_echo_server(_ECHO_HOSTS.pop())

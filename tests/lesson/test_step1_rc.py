@@ -15,12 +15,20 @@ import pytest
 from conftest import run_playbook, wait_until
 from lesson import guestbook_from_node, guestbook_from_pod, pods
 from natrules import nat_rules_that_could_rewrite_pod_sources
+from probe import remove_echo_server
 
 CALLER_NS = "netlab-lesson-caller"
+# What other test sessions create, should one have been cut off before cleaning up.
+LEFTOVER_NAMESPACES = ("netlab-cluster-test", CALLER_NS)
+
+pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def empty_cluster(lab):
+def empty_cluster(lab, nodes, kubectl):
+    kubectl("delete", "namespace", "--ignore-not-found", "--wait=true", *LEFTOVER_NAMESPACES)
+    for host in nodes.values():
+        remove_echo_server(host)
     run_playbook(lab, "clean-workloads.yml")
 
 
@@ -43,6 +51,12 @@ def pod_containers(host, pod_name: str) -> dict[str, dict]:
     ids = host.check_output("docker ps -q --filter label=io.kubernetes.pod.name=%s", pod_name).split()
     found = json.loads(host.check_output("docker inspect " + " ".join(ids))) if ids else []
     return {c["Config"]["Labels"]["io.kubernetes.container.name"]: c for c in found}
+
+
+def pod_infra_image(host) -> str:
+    """The pause image kubelet runs on this node (its --pod-infra-container-image)."""
+    args = host.check_output("tr '\\0' '\\n' < /proc/$(pidof kubelet)/cmdline").splitlines()
+    return next(a.split("=", 1)[1] for a in args if a.startswith("--pod-infra-container-image="))
 
 
 def ipv4_of(host, interface: str) -> list[str]:
@@ -90,7 +104,7 @@ def test_3_after_create_the_pod_is_running_on_one_node_with_an_ip_in_that_nodes_
 ):
     assert frontend.phase == "Running"
     assert frontend.node in lab.nodes
-    assert ipaddress.ip_address(frontend.ip) in lab.nodes[frontend.node].pod_subnet
+    assert ipaddress.ip_address(frontend.ip) in lab.nodes[frontend.node].bip.network  # docker0's subnet
     rc = json.loads(kubectl("get", "rc", "frontend", "-o", "json"))
     assert (rc["spec"]["replicas"], rc["status"].get("readyReplicas")) == (1, 1)
 
@@ -103,7 +117,7 @@ def test_4_docker_ps_on_that_node_shows_exactly_the_pause_container_and_php_redi
     assert names[0].startswith(f"k8s_POD_{frontend.name}_default_"), rows
     assert names[1].startswith(f"k8s_php-redis_{frontend.name}_default_"), rows
     images = dict(row.split() for row in rows)
-    assert images[names[0]].endswith("google_containers/pause:3.4")
+    assert images[names[0]] == pod_infra_image(pod_node)
     assert images[names[1]] == "kubeguide/guestbook-php-frontend"
     # The other nodes run nothing of it.
     for name, host in nodes.items():
