@@ -5,7 +5,9 @@ renders transcript.txt and report.html from it (tools/lab-report) in the report
 directory (NETLAB_REPORT_DIR, default .netlab/report). Headless Chromium then lays the
 page out: every node, pod, static route and Service the lab has must be in the
 picture, and nothing may stick out of it. Expected nodes and routes come from the
-inventory, never from the report.
+inventory, pods, Services and endpoints from the live cluster (kubectl), never from
+the report or from observations.json, its input. If the cluster runs no guestbook
+frontend, step 2's playbook runs first, so there is something to draw.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_playbook
 from htmltree import Element, parse_html
+from lesson import pods
 
 pytestmark = pytest.mark.lab
 
@@ -29,22 +32,28 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def report_dir(lab) -> Path:
-    """Observe the lab and render the report: the one place that knows how."""
-    result = subprocess.run(
-        ["ansible-playbook", "-i", lab.inventory, "playbooks/observe.yml", "-e", f"observe_report_dir={REPORT_DIR}"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"playbooks/observe.yml failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+def report_dir(lab, kubectl) -> Path:
+    """Observe the lab and render the report: the one place that knows how.
+
+    With no guestbook frontend in the cluster, step 2 runs first (the Services, the
+    backend, 3 frontends), so the picture has pods and endpoints to show."""
+    if not pods(kubectl, "name=frontend", "default"):
+        run_playbook(lab, "step2-service.yml")
+    run_playbook(lab, "observe.yml", "-e", f"observe_report_dir={REPORT_DIR}")
     for name in ("observations.json", "transcript.txt", "report.html"):
         assert (REPORT_DIR / name).is_file(), f"observe.yml wrote no {REPORT_DIR / name}"
     return REPORT_DIR
 
 
 @pytest.fixture(scope="module")
-def observations(report_dir) -> dict:
-    return json.loads((report_dir / "observations.json").read_text())
+def cluster(report_dir, kubectl) -> dict[str, list[dict]]:
+    """The live cluster's pods, Services and Endpoints (all namespaces) by kind, read
+    right after observe.yml: what the report must show."""
+    listed = json.loads(kubectl("get", "pods,services,endpoints", "--all-namespaces", "-o", "json"))["items"]
+    by_kind: dict[str, list[dict]] = {"Pod": [], "Service": [], "Endpoints": []}
+    for item in listed:
+        by_kind.setdefault(item["kind"], []).append(item)
+    return by_kind
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +108,28 @@ def test_node_is_drawn_with_a_route_to_every_other_pod_subnet(lab, svg, node_nam
     assert all(f"{dst} via {via}" in texts for dst, via in expected)
 
 
-def test_every_pod_is_drawn_on_its_node(lab, observations, svg):
-    pods = [i for i in observations["kubernetes"]["items"] if i["kind"] == "Pod" and i.get("status", {}).get("podIP")]
-    assert pods, "observations.json holds no pod with an IP: observe.yml should run once the lesson's pods are up"
-    for pod in pods:
-        name, ip, node = pod["metadata"]["name"], pod["status"]["podIP"], pod["spec"]["nodeName"]
-        box = svg.one("g", "node", name=node).one("g", "pod", name=name)
+def test_every_pod_is_drawn_on_its_node_with_its_containers(lab, cluster, svg):
+    live = [p for p in cluster["Pod"] if p.get("status", {}).get("podIP")]
+    assert any((p["metadata"].get("labels") or {}).get("name") == "frontend" for p in live), \
+        "the cluster runs no frontend pod with an IP"
+    for pod in live:
+        meta, spec, status = pod["metadata"], pod["spec"], pod["status"]
+        name, ip, node = meta["name"], status["podIP"], spec["nodeName"]
+        box = svg.one("g", "node", name=node).one("g", "pod", name=name, namespace=meta["namespace"])
         assert box.attrs["data-ip"] == ip and ip in " ".join(box.texts())
-        if not pod["spec"].get("hostNetwork"):
+        if not spec.get("hostNetwork"):
             assert ipaddress.ip_address(ip) in lab.nodes[node].pod_subnet
+        if status.get("phase") != "Running":
+            continue  # starting or finished: its containers come and go
+        if not spec.get("hostNetwork"):
             assert box.find_all("g", "pause"), f"{name}: no pause container drawn"
+        # observe.yml sees the running containers (docker ps): each of them is drawn in
+        # the pod's box (php-redis in a frontend's), and none but the pod's own.
+        declared = {c["name"] for c in spec["containers"]}
+        running = {c["name"] for c in status.get("containerStatuses", []) if "running" in c.get("state", {})}
+        drawn = [g.texts()[0] for g in box.find_all("g", "app")]
+        assert running, f"{name} is Running without a running container"
+        assert running <= set(drawn) <= declared, f"{name}: app containers drawn {drawn}, running {sorted(running)}"
 
 
 def test_kubernetes_service_points_at_the_api_server(lab, svg):
@@ -119,12 +140,15 @@ def test_kubernetes_service_points_at_the_api_server(lab, svg):
     assert f"{apiserver}:6443" in box.texts()
 
 
-def test_every_service_is_drawn_with_its_endpoints(observations, svg):
-    items = observations["kubernetes"]["items"]
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in items if e["kind"] == "Endpoints"}
-    for svc in (i for i in items if i["kind"] == "Service"):
+def test_every_service_is_drawn_with_its_endpoints(cluster, svg):
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in cluster["Endpoints"]}
+    services = cluster["Service"]
+    assert any(s["metadata"]["name"] == "frontend" for s in services), "the cluster has no frontend Service"
+    assert len(svg.find_all("g", "service")) == len(services)
+    for svc in services:
         key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
         box = svg.one("g", "service", name=key[1], namespace=key[0])
+        assert box.attrs["data-ip"] == svc["spec"].get("clusterIP", "")
         subsets = endpoints.get(key, {}).get("subsets") or []
         ips = [a["ip"] for s in subsets for a in s.get("addresses", []) + s.get("notReadyAddresses", [])]
         assert sorted(g.attrs["data-ip"] for g in box.find_all("g", "endpoint")) == sorted(ips)

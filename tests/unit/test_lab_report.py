@@ -1,8 +1,15 @@
 """Unit tests of tools/lab-report, run on a sample of observations (fixtures/observations.json).
 
-The sample is what playbooks/observe.yml gathers from the chapter's lab: three nodes,
-the guestbook (a 3-replica `frontend` RC with hostPort 80, `redis-master`, two
-`redis-slave` pods) and its Services. Expectations come from the sample itself.
+The sample is what playbooks/observe.yml wrote on the real lab after lesson step 2:
+three nodes, the guestbook (a 3-replica `frontend` RC with hostPort 80, `redis-master`,
+two `redis-slave` pods) and its Services. Only trimmed, to keep it small: each
+`docker inspect` object (in `containers` and in the transcript alike) down to Id,
+Created, Path, Args, State, Image, Name, RestartCount, a few Config fields (Image,
+Cmd, Labels without most annotations...), HostConfig's NetworkMode, IpcMode and
+PortBindings and the addresses of NetworkSettings; the Kubernetes objects without
+managedFields and the pods without tolerations, volumes and conditions. Like every
+real observation it holds only the pods' containers (the role lists no other):
+a test that needs another container adds one. Expectations come from the sample itself.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ TOOL = ROOT / "tools" / "lab-report"
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "observations.json"
 RULE = "=" * 78
 PROMPT = re.compile(r"^[\w.-]+# ")
+
+
 def run_tool(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=60)
 
@@ -57,6 +66,35 @@ def svg(out) -> Element:
 
 def items(obs: dict, kind: str) -> list[dict]:
     return [i for i in obs["kubernetes"]["items"] if i["kind"] == kind]
+
+
+def docker0_address(node: dict) -> str:
+    """docker0's address as the node's own `ip -json addr` shows it."""
+    link = next(link for link in node["addresses"] if link["ifname"] == "docker0")
+    info = next(i for i in link["addr_info"] if i["family"] == "inet")
+    return f"{info['local']}/{info['prefixlen']}"
+
+
+def pause_of(node: dict, pod_name: str) -> dict:
+    return next(c for c in node["containers"] if c["Config"]["Labels"].get("io.kubernetes.pod.name") == pod_name
+                and c["Config"]["Labels"]["io.kubernetes.docker.type"] == "podsandbox")
+
+
+def other_container(node: dict, name: str, ip: str) -> dict:
+    """A container Kubernetes did not make (`docker run -d --name NAME netlab/probe:latest httpd ...`),
+    modelled on one of the node's pause containers."""
+    pod = next(c for c in node["containers"] if c["Config"]["Labels"]["io.kubernetes.docker.type"] == "podsandbox")
+    c = copy.deepcopy(pod)
+    c["Id"] = "7c1d5e0b9a4f" + "3e8b2d6f0a1c" * 4 + "5d2e"
+    c["Name"] = f"/{name}"
+    c["Path"], c["Args"] = "httpd", ["-f", "-p", "0.0.0.0:80", "-h", "/www"]
+    c["Config"].update(Hostname=c["Id"][:12], Image="netlab/probe:latest", Labels={}, ExposedPorts=None,
+                       Cmd=["httpd", "-f", "-p", "0.0.0.0:80", "-h", "/www"])
+    c["HostConfig"].update(NetworkMode="default", IpcMode="private", PortBindings={})
+    settings = c["NetworkSettings"]
+    settings.update(IPAddress=ip, Ports={})
+    settings["Networks"]["bridge"]["IPAddress"] = ip
+    return c
 
 
 def sections(transcript: str) -> list[tuple[str, list[str]]]:
@@ -167,32 +205,44 @@ def test_lab_network_is_a_bus_labelled_with_its_cidr(sample, svg):
 @pytest.mark.parametrize("name", ["node1", "node2", "node3"])
 def test_node_shows_lab_interface_and_docker0(sample, svg, name):
     node = sample["nodes"][name]
-    texts = svg.one("g", "node", name=name).texts()
+    box = svg.one("g", "node", name=name)
+    texts = box.texts()
     assert f"eth0 {node['lab_ip']}" in texts
-    assert f"docker0 {node['bip']}" in texts
+    # observe.yml records no `bip`: docker0's address comes from the node's `ip addr`.
+    assert f"docker0 {docker0_address(node)}" in texts and box.attrs["data-bip"] == docker0_address(node)
     assert ("control plane" in texts) == (name == sample["control_plane"])
 
 
-def test_docker0_and_role_come_from_the_nodes_own_facts(sample, tmp_path):
-    """Without `bip`, docker0's address comes from `ip addr`; `control_plane` may be a templated string."""
+def test_a_given_bip_and_a_templated_role_are_understood(sample, tmp_path):
+    """A `bip` says docker0's address even where `ip addr` shows none; `control_plane` may be a string."""
     del sample["control_plane"]
     for name, node in sample["nodes"].items():
-        del node["bip"]
+        subnet = ipaddress.ip_network(node["pod_subnet"])
+        node["bip"] = f"{subnet[1]}/{subnet.prefixlen}"
+        node["addresses"] = [link for link in node["addresses"] if link["ifname"] != "docker0"]
         node["control_plane"] = str(name == "node2")
     svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
     for name, node in sample["nodes"].items():
-        subnet = ipaddress.ip_network(node["pod_subnet"])
         texts = svg.one("g", "node", name=name).texts()
-        assert f"docker0 {subnet[1]}/{subnet.prefixlen}" in texts
+        assert f"docker0 {node['bip']}" in texts
         assert ("control plane" in texts) == (name == "node2")
 
 
+def test_docker0_is_unknown_without_bip_or_address(sample, tmp_path):
+    node2 = sample["nodes"]["node2"]
+    node2["addresses"] = [link for link in node2["addresses"] if link["ifname"] != "docker0"]
+    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    assert "docker0 ?" in svg.one("g", "node", name="node2").texts()
+    assert f"docker0 {docker0_address(sample['nodes']['node1'])}" in svg.one("g", "node", name="node1").texts()
+
+
 def test_lab_interface_is_found_by_address_not_by_name(sample, tmp_path):
-    link = sample["nodes"]["node2"]["addresses"][2]
+    node1, node2 = sample["nodes"]["node1"], sample["nodes"]["node2"]
+    link = next(link for link in node2["addresses"] if link["ifname"] == "eth0")
     link["ifname"] = link["addr_info"][0]["label"] = "enp0s8"
     svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
-    assert "enp0s8 192.168.1.130" in svg.one("g", "node", name="node2").texts()
-    assert "eth0 192.168.1.129" in svg.one("g", "node", name="node1").texts()
+    assert f"enp0s8 {node2['lab_ip']}" in svg.one("g", "node", name="node2").texts()
+    assert f"eth0 {node1['lab_ip']}" in svg.one("g", "node", name="node1").texts()
 
 
 @pytest.mark.parametrize("name", ["node1", "node2", "node3"])
@@ -222,6 +272,7 @@ def test_pod_sits_in_its_node_with_its_ip_pause_and_app_containers(sample, svg, 
     pause = next(c for c in containers if c["Config"]["Labels"]["io.kubernetes.docker.type"] == "podsandbox")
     assert f"pause {pause['Id'][:12]}" in box.one("g", "pause").texts()
     apps = [c["Config"]["Labels"]["io.kubernetes.container.name"] for c in containers if c is not pause]
+    assert apps == [c["name"] for c in pod["spec"]["containers"]]
     assert [g.texts()[0] for g in box.find_all("g", "app")] == apps
     assert all(f"container:{pause['Id'][:12]}" in g.texts() for g in box.find_all("g", "app"))
 
@@ -229,17 +280,22 @@ def test_pod_sits_in_its_node_with_its_ip_pause_and_app_containers(sample, svg, 
 def test_host_port_mapping_is_on_the_pause_container(sample, svg):
     for pod in items(sample, "Pod"):
         box = svg.one("g", "pod", name=pod["metadata"]["name"])
-        host_ports = [p["hostPort"] for c in pod["spec"]["containers"] for p in c["ports"] if "hostPort" in p]
+        host_ports = [p["hostPort"] for c in pod["spec"]["containers"] for p in c.get("ports", []) if "hostPort" in p]
         pause_texts = box.one("g", "pause").texts()
         assert (":80 → 80/tcp" in pause_texts) == (host_ports == [80])
         assert not any("→" in t for g in box.find_all("g", "app") for t in g.texts())
 
 
-def test_containers_kubernetes_did_not_make_are_shown_apart(svg):
-    node3 = svg.one("g", "node", name="node3")
-    other = node3.one("g", "other")
-    assert other.texts()[0] == "netlab-echo"
+def test_containers_kubernetes_did_not_make_are_shown_apart(sample, tmp_path):
+    node3 = sample["nodes"]["node3"]
+    ip = str(ipaddress.ip_network(node3["pod_subnet"])[9])
+    node3["containers"].append(other_container(node3, "netlab-echo", ip))
+    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    other = svg.one("g", "node", name="node3").one("g", "other")
+    assert other.texts() == ["netlab-echo", ip]
     assert other.ancestor("g", "pod") is None
+    assert not svg.one("g", "node", name="node2").find_all("g", "other")
+    assert len(svg.find_all("g", "pod")) == len(items(sample, "Pod"))
 
 
 @pytest.mark.parametrize("index", range(4))
@@ -287,14 +343,18 @@ def test_odd_input_still_renders(sample, tmp_path):
     sample["nodes"]["node5"] = {}
     sample["nodes"]["node3"]["containers"].append(None)
     sample["nodes"]["node2"]["routes"] = "not a list"
-    del sample["kubernetes"]
+    copy_of_kubernetes = {"kubernetes": sample.pop("kubernetes")}
     out = render(sample, tmp_path)
     svg = parse_html((out / "report.html").read_text()).one("svg")
     assert [g.attrs["data-name"] for g in svg.find_all("g", "node")] == ["node1", "node2", "node3", "node4", "node5"]
     assert "no pods" in svg.one("g", "node", name="node4").texts()
     assert not svg.one("g", "node", name="node2").find_all("g", "route")
     # Without the Kubernetes view, pods still come from Docker's labels and the pause IP.
-    assert svg.one("g", "pod", name="frontend-4o11g").attrs["data-ip"] == "10.1.20.2"
+    node2_pods = [p for p in items(copy_of_kubernetes, "Pod") if p["spec"]["nodeName"] == "node2"]
+    assert node2_pods
+    for pod in node2_pods:
+        box = svg.one("g", "node", name="node2").one("g", "pod", name=pod["metadata"]["name"])
+        assert box.attrs["data-ip"] == pod["status"]["podIP"]
     assert not svg.find_all("g", "service")
     assert "node5# " not in (out / "transcript.txt").read_text()
 
@@ -342,18 +402,54 @@ def test_sample_is_the_chapter_lab(sample):
 CHROMIUM = shutil.which("chromium")
 
 
+def laid_out(page: Path, tmp_path: Path) -> Element:
+    """The page's <svg> after Chromium has laid it out and the page's layout check has run."""
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout
+    return parse_html(dom).one("svg")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
 def test_nothing_sticks_out_in_a_browser(sample, tmp_path):
     """Chromium lays the page out: no group leaves the viewBox, no label leaves its box."""
     sample["nodes"]["node2"]["containers"][0]["Config"]["Labels"]["io.kubernetes.pod.name"] = "x" * 60
-    out = render(sample, tmp_path)
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=180, check=True,
-    ).stdout
-    svg = parse_html(dom).one("svg")
+    svg = laid_out(render(sample, tmp_path) / "report.html", tmp_path)
     assert (svg.attrs.get("data-clipped"), svg.attrs.get("data-overflow")) == ("0", "0")
+
+
+def shrink_the_picture(html: str, sample: dict) -> str:
+    """Half the SVG's width (and viewBox): the right-hand nodes fall outside it."""
+    size = re.search(r'<svg [^>]*?width="(\d+)" height="(\d+)" viewBox="0 0 \1 \2"', html)
+    assert size, "no <svg> with width, height and a matching viewBox"
+    width, height = int(size[1]) // 2, size[2]
+    start, end = size.span(1)[0] - len('width="'), size.end()
+    return html[:start] + f'width="{width}" height="{height}" viewBox="0 0 {width} {height}"' + html[end:]
+
+
+def lengthen_a_pod_name(html: str, sample: dict) -> str:
+    """Make the label of a pod on the first (leftmost) node far longer than its box."""
+    first = next(iter(sample["nodes"]))
+    name = next(p["metadata"]["name"] for p in items(sample, "Pod") if p["spec"]["nodeName"] == first)
+    label = f">{name}</text>"
+    assert html.count(label) == 1, f"{label} is not in the diagram once"
+    return html.replace(label, f">{name}-{'x' * 40}</text>")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+@pytest.mark.parametrize("spoil, counter, other", [
+    (shrink_the_picture, "data-clipped", "data-overflow"),
+    (lengthen_a_pod_name, "data-overflow", "data-clipped"),
+])
+def test_the_layout_check_counts_what_sticks_out(sample, tmp_path, spoil, counter, other):
+    """The page's check is no rubber stamp: spoil the rendered page and the right count goes up."""
+    page = render(sample, tmp_path) / "report.html"
+    page.write_text(spoil(page.read_text(), sample))
+    svg = laid_out(page, tmp_path)
+    assert svg.attrs.get(counter, "0") != "0", f"{spoil.__name__}: {counter}={svg.attrs.get(counter)!r}"
+    assert svg.attrs.get(other) == "0", f"{spoil.__name__}: {other}={svg.attrs.get(other)!r}"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
