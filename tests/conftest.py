@@ -153,6 +153,8 @@ def run_playbook(lab: Lab, playbook: str, *args: str) -> str:
     proc = subprocess.run(
         ["ansible-playbook", "-i", lab.inventory, str(REPO / "playbooks" / playbook), *args],
         capture_output=True, text=True, cwd=REPO,
+        # Plain text to read, even under molecule (which forces colour on).
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"},
     )
     if proc.returncode != 0:
         pytest.fail(f"ansible-playbook {playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
