@@ -182,6 +182,17 @@ def wait_until(check, timeout: float = 60, interval: float = 1, what: str = "con
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+def ip_json(host, *args: str):
+    """`ip -j -4 <args>` on a host, parsed."""
+    return json.loads(host.check_output("ip -j -4 " + " ".join(args)) or "[]")
+
+
+def ipv4_addresses(host, interface: str) -> list[str]:
+    """The interface's IPv4 addresses with their prefix length, as `ip addr` lists them."""
+    return [f"{a['local']}/{a['prefixlen']}" for link in ip_json(host, "addr", "show", "dev", interface)
+            for a in link["addr_info"]]
+
+
 EGRESS_CHAIN = "NETLAB-EGRESS"
 
 

@@ -1,10 +1,18 @@
 """A small DOM for tests of the lab report: the page parsed with the standard library's
-HTMLParser into elements that can be queried by tag, class and data-* attributes."""
+HTMLParser into elements that can be queried by tag, class and data-* attributes, and
+the page as headless Chromium lays it out."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
+
+# Debian's `chromium`, or the binary NETLAB_CHROMIUM names; None when there is none.
+CHROMIUM = shutil.which(os.environ.get("NETLAB_CHROMIUM", "chromium"))
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -84,3 +92,17 @@ def parse_html(text: str) -> Element:
     builder.feed(text)
     builder.close()
     return builder.root
+
+
+def headless_chromium(profile: Path, *args: str) -> str:
+    """Run headless Chromium with its own profile directory; its standard output."""
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+         f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout
+
+
+def laid_out(page: Path, profile: Path) -> Element:
+    """The page's <svg> after Chromium has laid it out and the page's layout check has run."""
+    return parse_html(headless_chromium(profile, "--dump-dom", page.as_uri())).one("svg")

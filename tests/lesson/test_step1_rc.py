@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import run_playbook, wait_until
+from conftest import ip_json, ipv4_addresses, run_playbook, wait_until
 from lesson import guestbook_from_node, guestbook_from_pod, pods
 from natrules import nat_rules_that_could_rewrite_pod_sources
 from probe import remove_echo_server
@@ -59,11 +59,6 @@ def pod_infra_image(host) -> str:
     return next(a.split("=", 1)[1] for a in args if a.startswith("--pod-infra-container-image="))
 
 
-def ipv4_of(host, interface: str) -> list[str]:
-    links = json.loads(host.check_output("ip -j -4 addr show dev %s", interface))
-    return [f"{a['local']}/{a['prefixlen']}" for link in links for a in link["addr_info"]]
-
-
 def outer_engines_dns(lab, rule: str) -> bool:
     """On the embedded lab's container nodes, the engine that runs the node containers
     gives each node its resolver at 127.0.0.11 (chains DOCKER_OUTPUT/_POSTROUTING):
@@ -88,12 +83,12 @@ def test_1_before_no_rc_no_pod_and_only_the_kubernetes_service_at_the_first_serv
 
 def test_2_before_each_node_shows_docker0_with_its_bip_and_its_lab_interface(lab, nodes, empty_cluster, node_name):
     host, node = nodes[node_name], lab.nodes[node_name]
-    assert ipv4_of(host, "docker0") == [str(node.bip)]
-    holding = json.loads(host.check_output("ip -j -4 addr show to %s/32", node.lab_ip))
+    assert ipv4_addresses(host, "docker0") == [str(node.bip)]
+    holding = ip_json(host, "addr", "show", "to", f"{node.lab_ip}/32")
     assert len(holding) == 1, f"{node.lab_ip} should be on exactly one interface: {holding}"
     lab_if = holding[0]["ifname"]
     assert lab_if != "docker0"
-    assert f"{node.lab_ip}/{lab.lab_network.prefixlen}" in ipv4_of(host, lab_if)
+    assert f"{node.lab_ip}/{lab.lab_network.prefixlen}" in ipv4_addresses(host, lab_if)
     assert "UP" in holding[0]["flags"]
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, run_playbook
-from htmltree import Element, parse_html
+from htmltree import CHROMIUM, Element, headless_chromium, parse_html
 from lesson import pods
 
 pytestmark = pytest.mark.lab
@@ -58,27 +56,17 @@ def cluster(report_dir, kubectl) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    """Run headless Chromium (Debian's `chromium`, or NETLAB_CHROMIUM) with the given arguments."""
-    binary = shutil.which(os.environ.get("NETLAB_CHROMIUM", "chromium"))
-    if binary is None:
+    """Run headless Chromium with the given arguments (one profile for the module)."""
+    if CHROMIUM is None:
         pytest.fail("headless Chromium is needed to render the report: apt-get install chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-             f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=180, check=True,
-        ).stdout
-
-    return run
+    return lambda *args: headless_chromium(profile, *args)
 
 
 @pytest.fixture(scope="module")
 def svg(report_dir, chromium) -> Element:
     """The diagram as Chromium has laid it out (after the page's layout check ran)."""
-    dom = parse_html(chromium("--dump-dom", (report_dir / "report.html").as_uri()))
-    return dom.one("svg")
+    return parse_html(chromium("--dump-dom", (report_dir / "report.html").as_uri())).one("svg")
 
 
 def test_transcript_covers_every_node(lab, report_dir):

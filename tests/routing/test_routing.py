@@ -6,21 +6,13 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from conftest import ip_json, ipv4_addresses
 from natrules import KUBE_MASQ_GUARD, nat_rules_that_could_rewrite_pod_sources
 from probe import ask_echo, ensure_echo
 
 
-def ip_json(host, *args: str):
-    return json.loads(host.check_output("ip -j -4 " + " ".join(args)) or "[]")
-
-
 def test_docker0_has_the_nodes_bip(lab, nodes, node_name):
-    addrs = [
-        f"{a['local']}/{a['prefixlen']}"
-        for link in ip_json(nodes[node_name], "addr", "show", "dev", "docker0")
-        for a in link["addr_info"]
-    ]
-    assert addrs == [str(lab.nodes[node_name].bip)]
+    assert ipv4_addresses(nodes[node_name], "docker0") == [str(lab.nodes[node_name].bip)]
 
 
 def test_docker_bridge_network_is_the_pod_subnet_without_masquerading(lab, nodes, node_name):

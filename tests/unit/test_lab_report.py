@@ -18,14 +18,13 @@ import copy
 import ipaddress
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from htmltree import Element, parse_html
+from htmltree import CHROMIUM, Element, laid_out, parse_html
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "lab-report"
@@ -399,24 +398,11 @@ def test_sample_is_the_chapter_lab(sample):
 
 # ------------------------------------------------------------------ in a browser
 
-CHROMIUM = shutil.which("chromium")
-
-
-def laid_out(page: Path, tmp_path: Path) -> Element:
-    """The page's <svg> after Chromium has laid it out and the page's layout check has run."""
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=180, check=True,
-    ).stdout
-    return parse_html(dom).one("svg")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
 def test_nothing_sticks_out_in_a_browser(sample, tmp_path):
     """Chromium lays the page out: no group leaves the viewBox, no label leaves its box."""
     sample["nodes"]["node2"]["containers"][0]["Config"]["Labels"]["io.kubernetes.pod.name"] = "x" * 60
-    svg = laid_out(render(sample, tmp_path) / "report.html", tmp_path)
+    svg = laid_out(render(sample, tmp_path) / "report.html", tmp_path / "profile")
     assert (svg.attrs.get("data-clipped"), svg.attrs.get("data-overflow")) == ("0", "0")
 
 
@@ -447,7 +433,7 @@ def test_the_layout_check_counts_what_sticks_out(sample, tmp_path, spoil, counte
     """The page's check is no rubber stamp: spoil the rendered page and the right count goes up."""
     page = render(sample, tmp_path) / "report.html"
     page.write_text(spoil(page.read_text(), sample))
-    svg = laid_out(page, tmp_path)
+    svg = laid_out(page, tmp_path / "profile")
     assert svg.attrs.get(counter, "0") != "0", f"{spoil.__name__}: {counter}={svg.attrs.get(counter)!r}"
     assert svg.attrs.get(other) == "0", f"{spoil.__name__}: {other}={svg.attrs.get(other)!r}"
 
