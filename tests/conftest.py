@@ -45,6 +45,7 @@ class Lab:
     lab_network: ipaddress.IPv4Network
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
+    mtu: int
     container_nodes: bool
 
     def others(self, name: str) -> list[Node]:
@@ -84,6 +85,7 @@ def load_lab(path: str) -> Lab:
         lab_network=ipaddress.ip_network(first["netlab_lab_network"]),
         pod_cidr=ipaddress.ip_network(first["netlab_pod_cidr"]),
         service_cidr=ipaddress.ip_network(first["netlab_service_cidr"]),
+        mtu=int(first["netlab_mtu"]),
         container_nodes=bool(first.get("netlab_container_node", False)),
     )
 
@@ -197,11 +199,12 @@ EGRESS_CHAIN = "NETLAB-EGRESS"
 
 
 def guard_drop_counters(machine) -> dict[str, int]:
-    """Packets the host's egress guard has dropped so far, by source range."""
+    """Packets the host's egress guard has dropped so far, by source range
+    (0.0.0.0/0: the catch-all of a lab bridge, whatever the source), summed over bridges."""
     out = machine.check_output("iptables -w -L %s -n -v -x", EGRESS_CHAIN)
-    counters = {}
+    counters: dict[str, int] = {}
     for line in out.splitlines()[2:]:
         f = line.split()
         if len(f) >= 9 and f[2] == "DROP":
-            counters[f[7]] = int(f[0])
+            counters[f[7]] = counters.get(f[7], 0) + int(f[0])
     return counters
