@@ -14,7 +14,8 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe
+        lesson step1 step2 clean-workloads observe \
+        vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +31,7 @@ test: host image artifacts lint unit molecule ## The whole suite: lint, unit tes
 lint: venv ## ansible-lint (production profile)
 	ansible-lint --profile production
 
-unit: venv ## Tests that need no lab (filters, inventory validation)
+unit: venv vagrant-host ## Tests that need no lab (filters, inventory validation, the Vagrantfile)
 	pytest tests/unit tests/test_preflight.py
 
 molecule: venv host image artifacts ## molecule test: create, converge, idempotence, verify
@@ -68,6 +69,38 @@ distclean: clean ## clean, plus the node image, the venv and a dockerd started b
 	-docker image ls -q netlab/node | sort -u | xargs -r docker rmi -f
 	tools/host-engine stop
 	rm -rf $(VENV) .netlab
+
+# Vagrant: the same lab on Vagrant machines. `make vagrant-*` use Vagrant's docker
+# provider by default (the node image as machines on this engine, as CI does);
+# VAGRANT_PROVIDER=libvirt or virtualbox for real VMs.
+VAGRANT_PROVIDER ?= docker
+VAGRANT_PROVIDERS := libvirt virtualbox docker
+export VAGRANT_CHECKPOINT_DISABLE := 1
+export VAGRANT_BOX_UPDATE_CHECK_DISABLE := 1
+VAGRANT_TESTS := tests/lesson tests/lab tests/routing/test_routing.py tests/routing/test_egress_guard.py tests/vagrant
+
+vagrant-validate: vagrant-host ## vagrant validate with every provider (libvirt, virtualbox, docker)
+	@for p in $(VAGRANT_PROVIDERS); do \
+	  if VAGRANT_DEFAULT_PROVIDER=$$p vagrant validate >/dev/null 2>&1; then echo "vagrant validate ($$p): ok"; \
+	  else echo "vagrant validate ($$p): provider not installed here, its config checked with --ignore-provider"; \
+	    VAGRANT_DEFAULT_PROVIDER=$$p vagrant validate --ignore-provider | tail -n 1 || exit 1; fi; \
+	done
+
+vagrant-up: vagrant-host artifacts $(if $(filter docker,$(VAGRANT_PROVIDER)),vagrant-image) ## vagrant up --provider=$(VAGRANT_PROVIDER), provisioned with site.yml
+	@start=$$SECONDS; vagrant up --provider=$(VAGRANT_PROVIDER) && \
+	echo "vagrant up --provider=$(VAGRANT_PROVIDER): $$((SECONDS - start)) s"
+
+vagrant-test: venv ## The lesson's, the cluster's and the routing tests against the Vagrant machines, over SSH
+	NETLAB_INVENTORY=inventory/vagrant pytest $(VAGRANT_TESTS)
+
+vagrant-destroy: vagrant-host ## vagrant destroy -f: the machines, their volumes, the lab network, the egress guard
+	vagrant destroy -f
+
+vagrant-host: venv
+	@tools/host-prereqs vagrant
+
+vagrant-image: host
+	@tools/build-node-image --vagrant
 
 host: venv ## Host prerequisites and a running Docker engine
 	@tools/host-engine ensure
