@@ -80,11 +80,7 @@ export VAGRANT_BOX_UPDATE_CHECK_DISABLE := 1
 VAGRANT_TESTS := tests/lesson tests/lab tests/routing/test_routing.py tests/routing/test_egress_guard.py tests/vagrant
 
 vagrant-validate: vagrant-host ## vagrant validate with every provider (libvirt, virtualbox, docker)
-	@for p in $(VAGRANT_PROVIDERS); do \
-	  if VAGRANT_DEFAULT_PROVIDER=$$p vagrant validate >/dev/null 2>&1; then echo "vagrant validate ($$p): ok"; \
-	  else echo "vagrant validate ($$p): provider not installed here, its config checked with --ignore-provider"; \
-	    VAGRANT_DEFAULT_PROVIDER=$$p vagrant validate --ignore-provider | tail -n 1 || exit 1; fi; \
-	done
+	@tools/vagrant-validate $(VAGRANT_PROVIDERS)
 
 vagrant-up: vagrant-host artifacts $(if $(filter docker,$(VAGRANT_PROVIDER)),vagrant-image) ## vagrant up --provider=$(VAGRANT_PROVIDER), provisioned with site.yml
 	@start=$$SECONDS; vagrant up --provider=$(VAGRANT_PROVIDER) && \

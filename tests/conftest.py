@@ -86,7 +86,8 @@ def load_lab(path: str) -> Lab:
         pod_cidr=ipaddress.ip_network(first["netlab_pod_cidr"]),
         service_cidr=ipaddress.ip_network(first["netlab_service_cidr"]),
         mtu=int(first["netlab_mtu"]),
-        container_nodes=bool(first.get("netlab_container_node", False)),
+        # A string in INI inventories (Vagrant writes one): read it as Ansible's `bool` does.
+        container_nodes=str(first.get("netlab_container_node", False)).lower() in ("true", "yes", "1", "on"),
     )
 
 

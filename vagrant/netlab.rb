@@ -4,7 +4,8 @@
 # tests run it on its own (`ruby vagrant/netlab.rb` prints the plan as JSON).
 #
 # Settings (environment variables, all optional):
-#   NETLAB_VAGRANT_INVENTORY  inventory directory to read (default inventory/lab)
+#   NETLAB_VAGRANT_INVENTORY  inventory directory to read (default inventory/lab): its
+#                             hosts.yml and group_vars, which the provisioner uses
 #   NETLAB_LAB_NETWORK        move the lab to another network of the same size, e.g.
 #                             192.168.56.0/24 for VirtualBox: every lab IP keeps its
 #                             host part (192.168.1.129 -> 192.168.56.129)

@@ -48,12 +48,14 @@ def inventory(path: Path) -> dict:
     return json.loads(out)
 
 
-def vagrant_machines(env: dict[str, str]) -> list[str]:
-    """The machines `vagrant status` lists for the Vagrantfile (no provider is asked)."""
+def vagrant_machines(env: dict[str, str], dotfile: Path) -> list[str]:
+    """The machines `vagrant status` lists for the Vagrantfile (no provider is asked),
+    with Vagrant's state in `dotfile`, away from any real Vagrant lab of the checkout."""
     out = subprocess.run(
         ["vagrant", "status", "--machine-readable"],
         check=True, capture_output=True, text=True, cwd=REPO,
-        env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker", **env},
+        env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker",
+             "VAGRANT_DOTFILE_PATH": str(dotfile), **env},
     ).stdout
     return [line.split(",")[1] for line in out.splitlines() if line.split(",")[2:3] == ["state"]]
 
@@ -81,10 +83,13 @@ def assert_plan_is(p: dict, want: dict) -> None:
         assert set(m["groups"]) == {g for g, hosts in want["groups"].items() if m["name"] in hosts}
 
 
-def test_the_vagrantfile_machines_groups_and_ips_are_the_inventorys():
+def test_the_vagrantfile_machines_groups_and_ips_are_the_inventorys(tmp_path: Path):
     want = expected(inventory(LAB_INVENTORY))
     assert_plan_is(plan(), want)
-    assert sorted(vagrant_machines({})) == sorted(want["names"])
+    assert sorted(vagrant_machines({}, tmp_path / "dot")) == sorted(want["names"])
+    # The provisioner's inventory directory links the inventory's group_vars.
+    link = tmp_path / "dot" / "provisioners" / "ansible" / "inventory" / "group_vars"
+    assert link.resolve() == (LAB_INVENTORY / "group_vars").resolve()
 
 
 @pytest.fixture
@@ -106,12 +111,14 @@ def changed_inventory(tmp_path: Path) -> Path:
     return inv
 
 
-def test_the_vagrantfile_follows_a_changed_inventory(changed_inventory: Path):
+def test_the_vagrantfile_follows_a_changed_inventory(changed_inventory: Path, tmp_path: Path):
     env = {"NETLAB_VAGRANT_INVENTORY": str(changed_inventory)}
     want = expected(inventory(changed_inventory))
     assert "node4" in want["names"] and want["groups"]["control_plane"] == ["node2"]
     assert_plan_is(plan(env), want)
-    assert sorted(vagrant_machines(env)) == sorted(want["names"])
+    assert sorted(vagrant_machines(env, tmp_path / "dot")) == sorted(want["names"])
+    link = tmp_path / "dot" / "provisioners" / "ansible" / "inventory" / "group_vars"
+    assert link.resolve() == (changed_inventory / "group_vars").resolve()
 
 
 def test_one_setting_moves_every_lab_address_keeping_its_host_part():
