@@ -74,6 +74,11 @@ module Netlab
       @lab_network.prefix
     end
 
+    # The lab network as Ansible writes it, e.g. 192.168.1.0/24.
+    def lab_cidr
+      "#{@lab_network}/#{lab_prefix}"
+    end
+
     def netmask
       IPAddr.new("255.255.255.255").mask(lab_prefix).to_s
     end
@@ -94,7 +99,7 @@ module Netlab
     def to_h
       {
         inventory: @inventory_dir,
-        lab_network: "#{@lab_network}/#{lab_prefix}",
+        lab_network: lab_cidr,
         mtu: @mtu,
         groups: groups,
         machines: @machines.map(&:to_h),
