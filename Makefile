@@ -14,7 +14,7 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe \
+        lesson step1 step2 clean-workloads observe drills test-announce \
         vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
@@ -26,7 +26,18 @@ lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kube
 	ansible-playbook playbooks/site.yml && \
 	tools/lab-status --seconds $$((SECONDS - start))
 
-test: host image artifacts lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios
+test: host test-announce image artifacts lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios
+
+# Said before the suite starts: molecule reuses a running lab (MOLECULE_DESTROY=never
+# skips its destroy steps, the first one too), or creates one.
+test-announce:
+	@n=$$(docker ps -q --filter label=io.k8s-netlab.lab | wc -l); \
+	if [ "$$n" -gt 0 ]; then \
+	  echo "make test: reusing the lab that runs here ($$n machines; make clean first for a fresh one)"; \
+	else echo "make test: no lab runs here; molecule creates one"; fi
+
+drills: venv ## Fault drills against the running lab (the egress guard flushed + the engine restarted)
+	pytest tests/drills
 
 lint: venv ## ansible-lint (production profile)
 	ansible-lint --profile production
@@ -65,8 +76,12 @@ clean: venv ## Remove the lab: nodes, their volumes, the lab network, the egress
 	@if docker version >/dev/null 2>&1; then ansible-playbook playbooks/lab-down.yml; fi
 	rm -rf $(MOLECULE_STATE) .netlab/kubeconfig
 
-distclean: clean ## clean, plus the node image, the venv and a dockerd started by make
-	-docker image ls -q netlab/node | sort -u | xargs -r docker rmi -f
+# Node images are shared by every checkout on this machine: removed only when asked.
+REMOVE_IMAGES ?= no
+distclean: clean ## clean, the venv and a dockerd started by make (REMOVE_IMAGES=yes: the node images too)
+	@if [ "$(REMOVE_IMAGES)" = yes ]; then \
+	  docker image ls -q --filter reference='netlab/node*' | sort -u | xargs -r docker rmi -f; \
+	else echo "distclean: keeping the node images (other checkouts share them; REMOVE_IMAGES=yes removes them)"; fi
 	tools/host-engine stop
 	rm -rf $(VENV) .netlab
 

@@ -18,6 +18,7 @@ import pytest
 import testinfra
 
 from probe import remove_echo_servers
+from sentinel import guard_counters, sentinel as sentinel_namespace
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
@@ -151,14 +152,19 @@ def kubectl(cp):
     return run
 
 
-def run_playbook(lab: Lab, playbook: str, *args: str) -> str:
-    """Run one of the project's playbooks against the lab's inventory; fail with its output."""
-    proc = subprocess.run(
+def playbook_run(lab: Lab, playbook: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one of the project's playbooks against the lab's inventory."""
+    return subprocess.run(
         ["ansible-playbook", "-i", lab.inventory, str(REPO / "playbooks" / playbook), *args],
         capture_output=True, text=True, cwd=REPO,
         # Plain text to read, even under molecule (which forces colour on).
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"},
     )
+
+
+def run_playbook(lab: Lab, playbook: str, *args: str) -> str:
+    """Run one of the project's playbooks against the lab's inventory; fail with its output."""
+    proc = playbook_run(lab, playbook, *args)
     if proc.returncode != 0:
         pytest.fail(f"ansible-playbook {playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
     return proc.stdout
@@ -196,16 +202,13 @@ def ipv4_addresses(host, interface: str) -> list[str]:
             for a in link["addr_info"]]
 
 
-EGRESS_CHAIN = "NETLAB-EGRESS"
+@pytest.fixture
+def sentinel(machine):
+    """The outside, as a namespace on this machine (tests/sentinel.py)."""
+    with sentinel_namespace(machine) as outside:
+        yield outside
 
 
 def guard_drop_counters(machine) -> dict[str, int]:
-    """Packets the host's egress guard has dropped so far, by source range
-    (0.0.0.0/0: the catch-all of a lab bridge, whatever the source), summed over bridges."""
-    out = machine.check_output("iptables -w -L %s -n -v -x", EGRESS_CHAIN)
-    counters: dict[str, int] = {}
-    for line in out.splitlines()[2:]:
-        f = line.split()
-        if len(f) >= 9 and f[2] == "DROP":
-            counters[f[7]] = counters.get(f[7], 0) + int(f[0])
-    return counters
+    """Packets each drop rule of the host's egress guard (IPv4) has dropped, by comment."""
+    return {comment: n for comment, n in guard_counters(machine).items() if " drop " in comment}

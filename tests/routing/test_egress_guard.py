@@ -1,11 +1,10 @@
 """The host egress guard: lab traffic never leaves this machine.
 
-The "outside" here is a sentinel: a network namespace on this machine with an
-address from TEST-NET-2, reached only through a veth pair this test makes. Lab
-traffic sent to it must be dropped by the guard (its counters rise) and never
-arrive (the sentinel's interface receives nothing). No packet leaves the machine:
-the test checks the host routes the sentinel's address into the namespace before
-it sends anything.
+The "outside" is a sentinel namespace on this machine (tests/sentinel.py). Lab
+traffic sent to it - from a node, from a pod, from an address a node adds outside
+every lab range, as a pod's raw packet with a forged source, over IPv6 - must be
+dropped by the guard (its counters rise) and never arrive. No packet is sent to any
+address outside this machine.
 """
 
 from __future__ import annotations
@@ -13,89 +12,229 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
 
-from conftest import EGRESS_CHAIN, guard_drop_counters as drop_counters
+from conftest import ip_json, playbook_run
 from probe import PROBE_IMAGE, ensure_probe_image
+from sentinel import (FOREIGN4, FOREIGN6, GUARD, GUARD_CHAIN, REPO, dropped, guard_check,
+                      guard_counters)
 
-CHAIN = EGRESS_CHAIN
-SENTINEL_NS = "netlab-sentinel"
-SENTINEL_HOST_IF, SENTINEL_NS_IF = "nlsent0", "nlsent1"
-SENTINEL_HOST_ADDR, SENTINEL_ADDR = "198.51.100.1/30", "198.51.100.2"
+HOOK_COMMENT = "k8s-netlab egress guard"
+FORGER = "netlab-forger"
+
+# A raw IPv4/ICMP echo request with whatever source the caller names (IP_HDRINCL):
+# what a pod with CAP_NET_RAW can send.
+RAW_PING = r"""
+import socket, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+icmp = struct.pack("!BBHHH", 8, 0, 0, 0x4E4C, 1) + b"netlab-forged"
+icmp = icmp[:2] + struct.pack("!H", csum(icmp + b"\0" * (len(icmp) % 2))) + icmp[4:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, socket.IPPROTO_ICMP, 0,
+                 socket.inet_aton(src), socket.inet_aton(dst))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for _ in range(3):
+    s.sendto(ip + icmp, (dst, 0))
+"""
 
 
 @pytest.fixture(autouse=True)
 def _container_lab_only(lab):
     if not lab.container_nodes:
-        pytest.skip("the egress guard belongs to the embedded (container-node) lab")
-
-
-def test_guard_sees_forwarded_traffic_before_docker_does(machine):
-    forward = machine.check_output("iptables -w -S FORWARD").splitlines()
-    assert forward[1] == "-A FORWARD -j DOCKER-USER"
-    docker_user = machine.check_output("iptables -w -S DOCKER-USER").splitlines()
-    assert re.match(rf"-A DOCKER-USER .*-j {CHAIN}$", docker_user[1])
-
-
-def test_guard_ends_every_lab_range_with_a_drop(lab, machine):
-    rules = machine.check_output("iptables -w -S %s", CHAIN).splitlines()
-    for cidr in (lab.lab_network, lab.pod_cidr, lab.service_cidr):
-        mine = [r for r in rules if f"-s {cidr} " in r]
-        assert mine, f"no rule for {cidr}"
-        assert mine[-1].endswith("-j DROP"), f"last rule for {cidr} is not a DROP: {mine[-1]}"
-        allowed = [r for r in mine[:-1] if r.endswith("-j RETURN")]
-        assert all("--dport 53" in r or "Debian mirror" in r for r in allowed), allowed
+        pytest.skip("the egress guard belongs to the lab host of container nodes")
 
 
 @pytest.fixture
-def sentinel(lab, machine):
-    """A namespace standing for "the outside", reachable only from this machine."""
-    machine.run("ip netns del %s", SENTINEL_NS)
-    machine.check_output("ip netns add %s", SENTINEL_NS)
+def first(lab):
+    """The lab's first node, as the inventory describes it."""
+    return next(iter(lab.nodes.values()))
+
+
+@pytest.fixture
+def node(first, nodes):
+    return nodes[first.name]
+
+
+def lab_ranges(lab) -> list:
+    return [lab.lab_network, lab.pod_cidr, lab.service_cidr]
+
+
+def lab_interface(host, lab_ip: str) -> str:
+    """The interface that holds the lab IP (a node's, or the host's bridge for the gateway)."""
+    names = [link["ifname"] for link in ip_json(host, "addr", "show")
+             for a in link["addr_info"] if a["local"] == lab_ip]
+    assert len(names) == 1, f"{len(names)} interfaces hold {lab_ip}"
+    return names[0]
+
+
+def test_guard_runs_exactly_as_saved(machine):
+    check = guard_check(machine)
+    assert check.rc == 0, check.stdout + check.stderr
+
+
+def test_guard_sees_forwarded_traffic_first(machine):
+    forward = machine.check_output("iptables -w -S FORWARD").splitlines()
+    assert forward[1] == "-A FORWARD -j DOCKER-USER"
+    docker_user = machine.check_output("iptables -w -S DOCKER-USER").splitlines()
+    assert docker_user[1] == f'-A DOCKER-USER -m comment --comment "{HOOK_COMMENT}" -j {GUARD_CHAIN}'
+    forward6 = machine.check_output("ip6tables -w -S FORWARD").splitlines()
+    assert forward6[1] == f'-A FORWARD -m comment --comment "{HOOK_COMMENT}" -j {GUARD_CHAIN}'
+
+
+def lab_machine_bridges(machine) -> set[str]:
+    """The host bridges that lab machines (node containers, Vagrant's) sit on."""
+    networks: set[str] = set()
+    for container in machine.check_output("docker ps -q").split():
+        info = json.loads(machine.check_output("docker inspect %s", container))[0]
+        attached = info["NetworkSettings"]["Networks"]
+        if "netlab" in attached or info["Config"]["Labels"].get("io.k8s-netlab.lab"):
+            networks.update(attached)
+    bridges = set()
+    for name in networks:
+        net = json.loads(machine.check_output("docker network inspect %s", name))[0]
+        bridges.add(net["Options"].get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
+    return bridges
+
+
+def test_every_bridge_a_lab_machine_sits_on_is_guarded(machine):
+    bridges = lab_machine_bridges(machine)
+    assert bridges, "no lab machine found"
+    for family in (4, 6):
+        comments = guard_counters(machine, family)
+        for bridge in bridges:
+            assert f"netlab: {bridge} drop any other source" in comments, f"IPv{family}: {bridge} is not guarded"
+
+
+def test_guard_allows_only_dns_and_the_mirror_from_the_lab_network(lab, machine):
+    rules = [r for r in machine.check_output("iptables -w -S %s", GUARD_CHAIN).splitlines()
+             if r.endswith("-j RETURN")]
+    for rule in rules:
+        if "stays on" in rule:
+            bridge = re.search(r"-i (\S+) -o (\S+)", rule)
+            assert bridge and bridge.group(1) == bridge.group(2), rule
+            continue
+        assert "--dport 53" in rule or "Debian mirror" in rule, rule
+        source = ipaddress.ip_network(re.search(r"-s (\S+)", rule).group(1))
+        assert not source.overlaps(lab.pod_cidr) and not source.overlaps(lab.service_cidr), rule
+    assert all(r.endswith("-j DROP") or "stays on" in r
+               for r in machine.check_output("ip6tables -w -S %s", GUARD_CHAIN).splitlines()[1:])
+
+
+def test_status_and_the_network_play_flag_a_guard_with_a_rule_missing(lab, machine):
+    rules = machine.check_output("iptables -w -S %s", GUARD_CHAIN).splitlines()[1:]
+    number, victim = next((i, r) for i, r in enumerate(rules, 1) if "drop any other source" in r)
     try:
-        machine.check_output(
-            "ip link add %s type veth peer name %s netns %s",
-            SENTINEL_HOST_IF, SENTINEL_NS_IF, SENTINEL_NS,
-        )
-        machine.check_output("ip addr add %s dev %s", SENTINEL_HOST_ADDR, SENTINEL_HOST_IF)
-        machine.check_output("ip link set %s up", SENTINEL_HOST_IF)
-        ns_addr = f"{SENTINEL_ADDR}/{ipaddress.ip_interface(SENTINEL_HOST_ADDR).network.prefixlen}"
-        machine.check_output("ip -n %s addr add %s dev %s", SENTINEL_NS, ns_addr, SENTINEL_NS_IF)
-        machine.check_output("ip -n %s link set %s up", SENTINEL_NS, SENTINEL_NS_IF)
-        # Count whatever arrives, from any source (a node behind a NAT interface, as
-        # Vagrant's, sends with that interface's address).
-        machine.check_output("ip netns exec %s iptables -w -A INPUT -j ACCEPT", SENTINEL_NS)
-        route = json.loads(machine.check_output("ip -j route get %s", SENTINEL_ADDR))[0]
-        if route.get("dev") != SENTINEL_HOST_IF:
-            pytest.fail(f"{SENTINEL_ADDR} is not routed into the sentinel ({route}); sending nothing")
-        yield SENTINEL_ADDR
+        machine.check_output("iptables -w -D %s %s", GUARD_CHAIN, str(number))
+        status = machine.run(str(REPO / "tools" / "lab-status"))
+        assert status.rc != 0, "make status did not flag the guard"
+        assert "NOT AS SAVED" in status.stdout and victim in status.stdout, status.stdout
+        play = playbook_run(lab, "network.yml", "--tags", "egress_guard")
+        assert play.returncode != 0 and "not the one saved" in play.stdout, play.stdout[-3000:]
     finally:
-        machine.run("ip netns del %s", SENTINEL_NS)
-        machine.run("ip link del %s", SENTINEL_HOST_IF)
+        machine.check_output(GUARD + " apply")
+    assert guard_check(machine).rc == 0
 
 
-def sentinel_lab_packets(machine) -> int:
-    """Packets that reached the sentinel (its INPUT counters)."""
-    out = machine.check_output("ip netns exec %s iptables -w -L INPUT -n -v -x", SENTINEL_NS)
-    return sum(int(line.split()[0]) for line in out.splitlines()[2:] if line.strip())
-
-
-def test_guard_drops_node_and_pod_traffic_to_the_outside(lab, nodes, machine, sentinel):
+def test_guard_drops_node_and_pod_traffic_to_the_outside(lab, node, machine, sentinel):
     """A node's and a pod's packets to the outside are dropped, whichever of the node's
     interfaces holds its default route (the lab interface here; on Vagrant machines
     a NAT interface on Docker's default bridge, which the guard covers too)."""
-    node = nodes[next(iter(lab.nodes))]
-    arrived_before = sentinel_lab_packets(machine)
     ensure_probe_image(node)
-
-    before = drop_counters(machine)
-    from_node = node.run("ping -c 2 -W 1 %s", sentinel)
-    middle = drop_counters(machine)
-    from_pod = node.run("docker run --rm %s ping -c 2 -W 1 %s", PROBE_IMAGE, sentinel)
-    after = drop_counters(machine)
+    before = guard_counters(machine)
+    from_node = node.run("ping -c 2 -W 1 %s", str(sentinel.addr4))
+    middle = guard_counters(machine)
+    from_pod = node.run("docker run --rm %s ping -c 2 -W 1 %s", PROBE_IMAGE, str(sentinel.addr4))
+    after = guard_counters(machine)
 
     assert from_node.rc != 0 and from_pod.rc != 0, "the outside answered"
     assert sum(middle.values()) - sum(before.values()) >= 2, "the node's packets were not dropped by the guard"
-    assert after[str(lab.pod_cidr)] - middle[str(lab.pod_cidr)] >= 2, "the pod's packets were not dropped as pod traffic"
-    assert sentinel_lab_packets(machine) == arrived_before == 0, "lab traffic reached the outside"
+    pod_rule = f"from {lab.pod_cidr}"
+    assert dropped(after, pod_rule) - dropped(middle, pod_rule) >= 2, "the pod's packets were not dropped as pod traffic"
+    assert sentinel.received(machine) == 0, "lab traffic reached the outside"
+
+
+@pytest.fixture
+def foreign_address(lab, first, node) -> Iterator[str]:
+    """An address outside every lab range, added to the node's lab interface."""
+    assert not any(FOREIGN4.network.overlaps(r) for r in lab_ranges(lab))
+    interface = lab_interface(node, first.lab_ip)
+    node.check_output("ip addr add %s dev %s", str(FOREIGN4), interface)
+    try:
+        yield str(FOREIGN4.ip)
+    finally:
+        node.run("ip addr del %s dev %s", str(FOREIGN4), interface)
+
+
+def test_guard_drops_a_node_added_address_outside_every_lab_range(node, machine, sentinel, foreign_address):
+    before = guard_counters(machine)
+    sent = node.run("ping -c 3 -W 1 -I %s %s", foreign_address, str(sentinel.addr4))
+    after = guard_counters(machine)
+    assert sent.rc != 0, "the outside answered"
+    assert sentinel.received(machine) == 0, "a packet from a foreign address reached the outside"
+    assert dropped(after, "any other source") - dropped(before, "any other source") >= 3, \
+        "the guard's catch-all did not drop the packets"
+
+
+@pytest.fixture
+def forger(node) -> Iterator[str]:
+    """A pod (a container of the node's Docker) and its process ID on the node."""
+    ensure_probe_image(node)
+    node.run("docker rm -f %s", FORGER)
+    node.check_output("docker run -d --name %s %s sleep 120", FORGER, PROBE_IMAGE)
+    try:
+        yield node.check_output("docker inspect -f '{{.State.Pid}}' %s", FORGER)
+    finally:
+        node.run("docker rm -f %s", FORGER)
+
+
+def test_guard_drops_a_pods_raw_packet_with_a_forged_source(lab, node, machine, sentinel, forger):
+    forged = ipaddress.ip_address("192.0.2.99")
+    assert not any(forged in r for r in lab_ranges(lab))
+    before = guard_counters(machine)
+    node.check_output("nsenter -t %s -n python3 -c %s %s %s", forger, RAW_PING, str(forged), str(sentinel.addr4))
+    after = guard_counters(machine)
+    assert sentinel.received(machine) == 0, "a forged packet reached the outside"
+    assert dropped(after, "any other source") - dropped(before, "any other source") >= 3, \
+        "the forged packets were not dropped by the guard's catch-all"
+
+
+@pytest.fixture
+def ipv6_forwarding(machine) -> Iterator[None]:
+    """IPv6 forwarding on, on this machine, for the test only: the worst case, a host
+    that routes IPv6 (this one does not by default, and then nothing even reaches the guard)."""
+    before = machine.check_output("sysctl -n net.ipv6.conf.all.forwarding")
+    machine.check_output("sysctl -qw net.ipv6.conf.all.forwarding=1")
+    try:
+        yield
+    finally:
+        machine.check_output("sysctl -qw net.ipv6.conf.all.forwarding=%s", before)
+
+
+def test_guard_drops_ipv6_from_a_node(lab, first, node, machine, sentinel, ipv6_forwarding):
+    gateway = str(next(lab.lab_network.hosts()))
+    bridge = lab_interface(machine, gateway)
+    link_local = json.loads(machine.check_output("ip -j -6 addr show dev %s scope link", bridge))
+    assert link_local and link_local[0]["addr_info"], f"{bridge} has no IPv6 link-local address"
+    router = link_local[0]["addr_info"][0]["local"]
+    interface = lab_interface(node, first.lab_ip)
+    disabled = node.check_output("sysctl -n net.ipv6.conf.%s.disable_ipv6", interface)
+    try:
+        node.check_output("sysctl -qw net.ipv6.conf.%s.disable_ipv6=0", interface)
+        node.check_output("ip -6 addr add %s dev %s nodad", str(FOREIGN6), interface)
+        node.check_output("ip -6 route replace %s/128 via %s dev %s", str(sentinel.addr6), router, interface)
+        before = guard_counters(machine, 6)
+        sent = node.run("ping -6 -c 3 -W 1 %s", str(sentinel.addr6))
+        after = guard_counters(machine, 6)
+    finally:
+        node.run("ip -6 route del %s/128", str(sentinel.addr6))
+        node.run("ip -6 addr del %s dev %s", str(FOREIGN6), interface)
+        node.run("sysctl -qw net.ipv6.conf.%s.disable_ipv6=%s", interface, disabled)
+    assert sent.rc != 0, "the outside answered over IPv6"
+    assert sentinel.received(machine) == 0, "IPv6 from a node reached the outside"
+    assert dropped(after, "any other source") - dropped(before, "any other source") >= 3, \
+        "the IPv6 guard did not drop the node's packets"
