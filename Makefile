@@ -69,7 +69,7 @@ clean-workloads: venv ## Empty the cluster again: no RC, no pod, no Service but 
 observe: venv ## The chapter's commands on every node -> .netlab/report/{transcript.txt,report.html}
 	ansible-playbook playbooks/observe.yml
 
-status: ## Show the lab's nodes, addresses, routes and memory
+status: ## Show the lab's nodes, addresses, routes and memory; check the egress guard
 	@tools/lab-status
 
 clean: venv ## Remove the lab: nodes, their volumes, the lab network, the egress guard
