@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from conftest import ADMIN, REPO, wait_until
+from natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
 
 PKI = "/etc/kubernetes/pki"
 TEST_NS = "netlab-cluster-test"
@@ -127,7 +128,7 @@ def test_node_services_run(nodes, node_name, unit):
     assert nodes[node_name].service(unit).is_enabled
 
 
-def test_kube_proxy_runs_in_iptables_mode(nodes, node_name):
+def test_kube_proxy_runs_in_iptables_mode(lab, nodes, node_name):
     host = nodes[node_name]
     assert host.check_output("curl -fsS http://127.0.0.1:10249/proxyMode") == "iptables"
     nat = host.check_output("iptables-save -t nat").splitlines()
@@ -135,6 +136,13 @@ def test_kube_proxy_runs_in_iptables_mode(nodes, node_name):
     assert any(line.startswith("-A PREROUTING") and line.endswith("-j KUBE-SERVICES") for line in nat)
     # The `kubernetes` Service already has its chain: the API server's endpoint.
     assert any('"default/kubernetes:https' in line and "-j KUBE-SVC-" in line for line in nat)
+    # kube-proxy and kubelet write to one backend, iptables-nft: none of their chains
+    # in iptables-legacy, and with their rules in place nothing NATs pod traffic on any backend.
+    backends = read_nat_backends(host, lab.pod_cidr)
+    assert backends.missing == []
+    assert any(line.startswith(":KUBE-SERVICES ") for line in backends.outputs[IPTABLES_NFT].splitlines())
+    assert "KUBE-" not in backends.outputs[IPTABLES_LEGACY]
+    assert backends.offenders == []
 
 
 # -- pods on docker0 ------------------------------------------------------------------

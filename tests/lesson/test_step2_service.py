@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_playbook, wait_until
 from lesson import guestbook_from_node, guestbook_from_pod, pods
-from natrules import nat_rules_that_could_rewrite_pod_sources
+from natrules import pod_nat_offenders
 
 REQUESTS = 30  # a miss of one of 3 endpoints in 30 random picks: (2/3)^30 * 3 < 2e-5
 ATTEMPTS = 30  # from a pod: both other endpoints among 30 picks, as likely
@@ -139,8 +139,8 @@ def test_from_a_pod_the_cluster_ip_reaches_pods_on_other_nodes_without_masquerad
 
 
 def test_no_masquerade_for_pod_traffic_with_the_service_in_place(lab, nodes, node_name, step2):
-    assert nat_rules_that_could_rewrite_pod_sources(nodes[node_name].check_output("iptables-save -t nat"),
-                                                    lab.pod_cidr) == []
+    """kube-proxy's rules for the Services in place, and on every netfilter backend."""
+    assert pod_nat_offenders(nodes[node_name], lab.pod_cidr) == []
 
 
 def test_the_backend_services_point_at_the_redis_pods(kubectl, step2):

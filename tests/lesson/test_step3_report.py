@@ -72,7 +72,8 @@ def svg(report_dir, chromium) -> Element:
 def test_transcript_covers_every_node(lab, report_dir):
     transcript = (report_dir / "transcript.txt").read_text()
     for name in lab.nodes:
-        for command in ("ip addr show", "ip route", "docker ps", "iptables-save"):
+        for command in ("ip addr show", "ip route", "docker ps",
+                        "iptables-save", "iptables-legacy-save", "nft list ruleset"):
             assert f"{name}# {command}\n" in transcript
 
 

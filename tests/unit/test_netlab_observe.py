@@ -1,7 +1,10 @@
-"""Unit tests of the observe role's filter (plugins/filter/netlab_observe.py)."""
+"""Unit tests of the observe role's filter (plugins/filter/netlab_observe.py) and of
+its default node commands."""
 
 import importlib.util
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _SPEC = importlib.util.spec_from_file_location("netlab_observe", ROOT / "plugins/filter/netlab_observe.py")
@@ -29,3 +32,11 @@ def test_a_failed_command_keeps_its_code_and_error():
     record = observe.netlab_command_record(result)
     assert (record["command"], record["rc"], record["stderr"]) == (
         "ip route show table 7", 2, "Error: ipv4: FIB table does not exist.")
+
+
+def test_the_default_node_commands_show_every_netfilter_backend():
+    """iptables-save alone shows neither iptables-legacy's rules nor native nftables tables."""
+    commands = yaml.safe_load((ROOT / "roles/observe/defaults/main.yml").read_text())["observe_node_commands"]
+    assert {"iptables-save", "iptables-legacy-save", "nft list ruleset"} <= set(commands)
+    specs = yaml.safe_load((ROOT / "roles/observe/meta/argument_specs.yml").read_text())
+    assert specs["argument_specs"]["main"]["options"]["observe_node_commands"]["default"] == commands
