@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import ip_json, playbook_run
+from conftest import ip_json, playbook_run, run_playbook
 from probe import PROBE_IMAGE, ensure_probe_image
 from sentinel import (FOREIGN4, FOREIGN6, GUARD, GUARD_CHAIN, REPO, dropped, guard_check,
                       guard_counters)
@@ -238,3 +240,25 @@ def test_guard_drops_ipv6_from_a_node(lab, first, node, machine, sentinel, ipv6_
     assert sentinel.received(machine) == 0, "IPv6 from a node reached the outside"
     assert dropped(after, "any other source") - dropped(before, "any other source") >= 3, \
         "the IPv6 guard did not drop the node's packets"
+
+
+def test_the_guard_is_not_removed_while_a_lab_machine_runs(lab, machine, tmp_path):
+    """`make clean` removes the guard last; asked to remove it while lab machines still
+    sit on a lab bridge, the role refuses and leaves it as it was."""
+    play = tmp_path / "guard-absent.yml"
+    play.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n"
+        "  roles: [{role: egress_guard, egress_guard_state: absent}]\n"
+    )
+    try:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", lab.inventory, str(play)], capture_output=True, text=True, cwd=REPO,
+            env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "true"},
+        )
+        assert proc.returncode != 0, "the guard was removed while the lab runs"
+        assert "the egress guard stays until they are gone" in proc.stdout, proc.stdout[-3000:]
+        check = guard_check(machine)
+        assert check.rc == 0, check.stdout
+    finally:
+        if guard_check(machine).rc != 0:  # removed after all: install it again at once
+            run_playbook(lab, "lab-up.yml")
