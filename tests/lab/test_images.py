@@ -1,14 +1,18 @@
 """The lab's images: built here, served by the depot's registry, and pulled by the
 nodes under their Docker Hub names (the chapter's manifest runs unchanged) without
-any traffic leaving this machine."""
+any traffic leaving this machine; every copy a node pulls or runs is the build this
+machine pushed (the digests lab_images recorded)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, guard_drop_counters, wait_until
 
@@ -27,6 +31,59 @@ def images() -> list[str]:
 @pytest.fixture(scope="session")
 def registry(lab) -> str:
     return f"{lab.services['depot']}:5000"
+
+
+def ansible_value(lab, host: str, expression: str):
+    """An expression rendered by Ansible for one inventory host (its inventory variables)."""
+    out = subprocess.run(
+        ["ansible", host, "-i", lab.inventory, "-m", "ansible.builtin.debug",
+         "-a", json.dumps({"msg": expression})],
+        check=True, capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    ).stdout
+    # The JSON document, without what the other enabled callbacks (profile_tasks) print around it.
+    result, _ = json.JSONDecoder().raw_decode(out, out.index("{"))
+    return result["plays"][0]["tasks"][0]["hosts"][host]["msg"]
+
+
+def role_default(role: str, name: str) -> str:
+    return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
+@pytest.fixture(scope="session")
+def pushed(lab) -> dict[str, str]:
+    """What lab_images recorded it pushed: reference -> manifest digest (its own record,
+    found where the role's default puts it)."""
+    path = Path(ansible_value(lab, "localhost", role_default("lab_images", "lab_images_digests_file")))
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def node_refs(lab, pushed) -> list[str]:
+    """Every reference a node pulls a lab image by: each pushed name by its Docker Hub name
+    (through the mirror), and those the inventory has it pull from the depot by its
+    address (kubelet's pause image)."""
+    direct = ansible_value(lab, next(iter(lab.nodes)), "{{ lab_images_node_refs }}")
+    return sorted(ref for ref in pushed if ":recipe-" not in ref) + direct
+
+
+def with_tag(ref: str) -> str:
+    return ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+
+
+def name_of(ref: str, registry: str) -> str:
+    """The pushed name behind a reference: without the depot's address, with its tag."""
+    return with_tag(ref.removeprefix(registry + "/"))
+
+
+def repository(ref: str) -> str:
+    """A reference's repository, as Docker lists it (with the registry's address, if any)."""
+    return ref.split("@", 1)[0] if "@" in ref else with_tag(ref).rsplit(":", 1)[0]
+
+
+def repo_digest(ref: str, pushed: dict[str, str], registry: str) -> str:
+    """`<repository>@<digest>` as Docker lists it in RepoDigests, for the pushed build."""
+    return f"{repository(ref)}@{pushed[name_of(ref, registry)]}"
 
 
 def test_the_chapters_images_are_built_here(images):
@@ -56,6 +113,45 @@ def test_node_pulls_every_image_by_its_docker_hub_name_through_the_mirror(
         assert host.run("docker image inspect %s", image).rc == 0
     if lab.container_nodes:
         assert guard_drops(machine) == before, "a pull tried to leave the machine"
+
+
+def test_the_record_holds_every_image_the_builder_makes(images, pushed, node_refs, registry):
+    assert set(images) <= set(pushed)
+    assert all(name_of(ref, registry) in pushed for ref in node_refs)
+
+
+def test_registry_serves_every_image_at_the_pushed_digest(registry, pushed):
+    for ref, digest in pushed.items():
+        repo, tag = ref.rsplit(":", 1)
+        request = urllib.request.Request(
+            f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.headers["Docker-Content-Digest"] == digest, ref
+
+
+def test_every_image_the_node_pulls_or_runs_is_the_pushed_build(nodes, node_name, node_refs, pushed, registry):
+    host = nodes[node_name]
+    for ref in node_refs:
+        host.check_output("docker pull --quiet %s", ref)
+        digests = json.loads(host.check_output("docker image inspect --format '{{json .RepoDigests}}' %s", ref))
+        assert repo_digest(ref, pushed, registry) in digests, f"{node_name}: {ref} is {digests}"
+    # The containers it runs (the pods' pause and app containers; kubelet names an app
+    # container's image <repository>@<digest>), by the image they run.
+    for container in host.check_output("docker ps -q --no-trunc").split():
+        image, config_image = host.check_output(
+            "docker inspect --format '{{.Image}} {{.Config.Image}}' %s", container).split()
+        repo = repository(config_image)
+        wanted = {digest for ref, digest in pushed.items()
+                  if ":recipe-" not in ref and ref.rsplit(":", 1)[0] == repo.removeprefix(registry + "/")}
+        if not wanted:
+            continue  # not one of the lab's images
+        if "@" in config_image:
+            assert config_image.split("@", 1)[1] in wanted, f"{node_name}: a container runs {config_image}"
+        digests = json.loads(host.check_output("docker image inspect --format '{{json .RepoDigests}}' %s", image))
+        assert any(f"{repo}@{digest}" in digests for digest in wanted), \
+            f"{node_name}: a container of {config_image} runs {digests}, not {repo}@{' or '.join(sorted(wanted))}"
 
 
 def test_frontend_image_answers_http_on_port_80(lab, nodes):
