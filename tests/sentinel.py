@@ -29,6 +29,7 @@ FOREIGN6 = ipaddress.ip_interface("2001:db8:77::10/64")
 
 GUARD = "/usr/local/sbin/netlab-egress-guard"
 GUARD_CHAIN = "NETLAB-EGRESS"
+GUARD_TABLES = ("mangle", "filter")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -80,14 +81,16 @@ def sentinel(machine) -> Iterator[Sentinel]:
 
 
 def guard_counters(machine, family: int = 4) -> dict[str, int]:
-    """Packets each rule of the host's egress guard has matched, by the rule's comment."""
+    """Packets each rule of the host's egress guard has matched, by the rule's comment,
+    summed over its two copies (mangle, which forwarded packets meet first, and filter)."""
     tool = "ip6tables" if family == 6 else "iptables"
-    out = machine.check_output("%s -w -L %s -n -v -x", tool, GUARD_CHAIN)
     counters: dict[str, int] = {}
-    for line in out.splitlines()[2:]:
-        comment = re.search(r"/\* (.*) \*/", line)
-        if comment:
-            counters[comment.group(1)] = counters.get(comment.group(1), 0) + int(line.split()[0])
+    for table in GUARD_TABLES:
+        out = machine.check_output("%s -w -t %s -L %s -n -v -x", tool, table, GUARD_CHAIN)
+        for line in out.splitlines()[2:]:
+            comment = re.search(r"/\* (.*) \*/", line)
+            if comment:
+                counters[comment.group(1)] = counters.get(comment.group(1), 0) + int(line.split()[0])
     return counters
 
 

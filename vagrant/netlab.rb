@@ -210,8 +210,7 @@ module Netlab
     args << "--cgroupns=#{d.fetch('node_containers_cgroupns')}"
     args << "--stop-signal=#{d.fetch('node_containers_stop_signal')}"
     args += d.fetch("node_containers_env").map { |k, v| "--env=#{k}=#{v}" }
-    memory = d.fetch("node_containers_memory")
-    args += ["--memory=#{memory}", "--memory-swap=#{memory}", "--pids-limit=#{d.fetch('node_containers_pids_limit')}"]
+    args << "--pids-limit=#{d.fetch('node_containers_pids_limit')}"
     { args: args, command: d.fetch("node_containers_command"), label: d.fetch("node_containers_label"),
       network: d.fetch("node_containers_network") }
   end

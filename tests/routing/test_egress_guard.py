@@ -80,12 +80,13 @@ def test_guard_runs_exactly_as_saved(machine):
 
 
 def test_guard_sees_forwarded_traffic_first(machine):
-    forward = machine.check_output("iptables -w -S FORWARD").splitlines()
-    assert forward[1] == "-A FORWARD -j DOCKER-USER"
-    docker_user = machine.check_output("iptables -w -S DOCKER-USER").splitlines()
-    assert docker_user[1] == f'-A DOCKER-USER -m comment --comment "{HOOK_COMMENT}" -j {GUARD_CHAIN}'
-    forward6 = machine.check_output("ip6tables -w -S FORWARD").splitlines()
-    assert forward6[1] == f'-A FORWARD -m comment --comment "{HOOK_COMMENT}" -j {GUARD_CHAIN}'
+    """Both copies of the guard are hooked first, for IPv4 and IPv6: in mangle FORWARD
+    (which Docker never edits) and in DOCKER-USER, first in filter FORWARD."""
+    hook = f'-m comment --comment "{HOOK_COMMENT}" -j {GUARD_CHAIN}'
+    for tool in ("iptables", "ip6tables"):
+        assert machine.check_output("%s -w -t mangle -S FORWARD", tool).splitlines()[1] == f"-A FORWARD {hook}", tool
+        assert machine.check_output("%s -w -S FORWARD", tool).splitlines()[1] == "-A FORWARD -j DOCKER-USER", tool
+        assert machine.check_output("%s -w -S DOCKER-USER", tool).splitlines()[1] == f"-A DOCKER-USER {hook}", tool
 
 
 def lab_machine_bridges(machine) -> set[str]:
@@ -128,8 +129,11 @@ def test_guard_allows_only_dns_and_the_mirror_from_the_lab_network(lab, machine)
 
 
 def test_status_and_the_network_play_flag_a_guard_with_a_rule_missing(lab, machine):
+    """An allow rule goes missing from the filter copy (tighter, never looser): make
+    status and the network play both say so; the guard is then loaded again."""
     rules = machine.check_output("iptables -w -S %s", GUARD_CHAIN).splitlines()[1:]
-    number, victim = next((i, r) for i, r in enumerate(rules, 1) if "drop any other source" in r)
+    number, victim = next((i, r) for i, r in enumerate(rules, 1)
+                          if "-j RETURN" in r and "stays on" not in r)
     try:
         machine.check_output("iptables -w -D %s %s", GUARD_CHAIN, str(number))
         status = machine.run(str(REPO / "tools" / "lab-status"))
@@ -154,7 +158,8 @@ def test_guard_drops_node_and_pod_traffic_to_the_outside(lab, node, machine, sen
     after = guard_counters(machine)
 
     assert from_node.rc != 0 and from_pod.rc != 0, "the outside answered"
-    assert sum(middle.values()) - sum(before.values()) >= 2, "the node's packets were not dropped by the guard"
+    node_rule = f"from {lab.lab_network}"
+    assert dropped(middle, node_rule) - dropped(before, node_rule) >= 2, "the node's packets were not dropped by the guard"
     pod_rule = f"from {lab.pod_cidr}"
     assert dropped(after, pod_rule) - dropped(middle, pod_rule) >= 2, "the pod's packets were not dropped as pod traffic"
     assert sentinel.received(machine) == 0, "lab traffic reached the outside"
@@ -208,13 +213,17 @@ def test_guard_drops_a_pods_raw_packet_with_a_forged_source(lab, node, machine, 
 @pytest.fixture
 def ipv6_forwarding(machine) -> Iterator[None]:
     """IPv6 forwarding on, on this machine, for the test only: the worst case, a host
-    that routes IPv6 (this one does not by default, and then nothing even reaches the guard)."""
-    before = machine.check_output("sysctl -n net.ipv6.conf.all.forwarding")
+    that routes IPv6 (this one does not by default, and then nothing even reaches the
+    guard). Every interface's own setting is put back afterwards."""
+    saved = dict(line.split(" = ") for line in machine.check_output(
+        "sysctl -a -r '^net[.]ipv6[.]conf[.].*[.]forwarding$'").splitlines() if " = " in line)
     machine.check_output("sysctl -qw net.ipv6.conf.all.forwarding=1")
     try:
         yield
     finally:
-        machine.check_output("sysctl -qw net.ipv6.conf.all.forwarding=%s", before)
+        machine.run("sysctl -qw net.ipv6.conf.all.forwarding=%s", saved.get("net.ipv6.conf.all.forwarding", "0"))
+        for key, value in saved.items():
+            machine.run("sysctl -qw %s=%s", key, value)
 
 
 def test_guard_drops_ipv6_from_a_node(lab, first, node, machine, sentinel, ipv6_forwarding):
@@ -252,7 +261,8 @@ def test_the_guard_is_not_removed_while_a_lab_machine_runs(lab, machine, tmp_pat
     )
     try:
         proc = subprocess.run(
-            ["ansible-playbook", "-i", lab.inventory, str(play)], capture_output=True, text=True, cwd=REPO,
+            # --check: should the refusal ever break, nothing is removed all the same.
+            ["ansible-playbook", "--check", "-i", lab.inventory, str(play)], capture_output=True, text=True, cwd=REPO,
             env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "true"},
         )
         assert proc.returncode != 0, "the guard was removed while the lab runs"
