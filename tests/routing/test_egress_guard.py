@@ -62,6 +62,11 @@ def node(first, nodes):
     return nodes[first.name]
 
 
+def drops(counters: dict[str, int]) -> int:
+    """Packets all the guard's drop rules have dropped (not what they let pass)."""
+    return sum(n for comment, n in counters.items() if " drop " in comment)
+
+
 def lab_ranges(lab) -> list:
     return [lab.lab_network, lab.pod_cidr, lab.service_cidr]
 
@@ -158,8 +163,9 @@ def test_guard_drops_node_and_pod_traffic_to_the_outside(lab, node, machine, sen
     after = guard_counters(machine)
 
     assert from_node.rc != 0 and from_pod.rc != 0, "the outside answered"
-    node_rule = f"from {lab.lab_network}"
-    assert dropped(middle, node_rule) - dropped(before, node_rule) >= 2, "the node's packets were not dropped by the guard"
+    # Dropped by some drop rule: "from <lab network>" here, the NAT bridge's catch-all
+    # on Vagrant machines (their default route leaves with that interface's address).
+    assert drops(middle) - drops(before) >= 2, "the node's packets were not dropped by the guard"
     pod_rule = f"from {lab.pod_cidr}"
     assert dropped(after, pod_rule) - dropped(middle, pod_rule) >= 2, "the pod's packets were not dropped as pod traffic"
     assert sentinel.received(machine) == 0, "lab traffic reached the outside"
