@@ -75,28 +75,29 @@ def test_a_clean_node_shows_no_pod_nat_on_each_backend(lab, node, backend):
     assert report.on(backend) == []
 
 
+def read_with_nat_rule(node, lab, program: str, rule: str):
+    """Read every backend while RULE sits in PROGRAM's nat table (on a clean node;
+    the rule is removed again whatever happens)."""
+    clean(node, lab)
+    node.check_output(f"{program} -w -t nat -A {rule}")
+    try:
+        return read_nat_backends(node, lab.pod_cidr)
+    finally:
+        node.check_output(f"{program} -w -t nat -D {rule}")
+
+
 @pytest.mark.parametrize("backend, program", [(IPTABLES_LEGACY, "iptables-legacy"), (IPTABLES_NFT, "iptables-nft")],
                          ids=[IPTABLES_LEGACY, IPTABLES_NFT])
 def test_a_masquerade_for_the_pod_range_is_reported_with_its_iptables_backend(lab, node, backend, program):
     rule = f"POSTROUTING -s {lab.pod_cidr} -o {NO_SUCH_LINK} -j MASQUERADE"
-    clean(node, lab)
-    node.check_output(f"{program} -w -t nat -A {rule}")
-    try:
-        report = read_nat_backends(node, lab.pod_cidr)
-    finally:
-        node.check_output(f"{program} -w -t nat -D {rule}")
+    report = read_with_nat_rule(node, lab, program, rule)
     assert report.offenders == [Offender(backend, f"-A {rule}")]
     clean(node, lab)
 
 
 def test_an_ip6tables_masquerade_is_read_but_cannot_touch_the_ipv4_pods(lab, node):
     rule = f"POSTROUTING -o {NO_SUCH_LINK} -j MASQUERADE"
-    clean(node, lab)
-    node.check_output(f"ip6tables-legacy -w -t nat -A {rule}")
-    try:
-        report = read_nat_backends(node, lab.pod_cidr)
-    finally:
-        node.check_output(f"ip6tables-legacy -w -t nat -D {rule}")
+    report = read_with_nat_rule(node, lab, "ip6tables-legacy", rule)
     assert f"-A {rule}" in report.outputs[IP6TABLES_LEGACY].splitlines()
     assert report.offenders == []
     clean(node, lab)
