@@ -14,7 +14,7 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe drills test-announce \
+        lesson step1 step2 clean-workloads observe drills logs test-announce \
         vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
@@ -36,8 +36,14 @@ test-announce:
 	  echo "make test: reusing the lab that runs here ($$n machines; make clean first for a fresh one)"; \
 	else echo "make test: no lab runs here; molecule creates one"; fi
 
-drills: venv ## Fault drills against the running lab (the egress guard flushed + the engine restarted)
+drills: venv ## Fault drills against the running lab, each timed; then the lesson's tests again
 	pytest tests/drills
+	pytest tests/lesson
+
+# NETLAB_INVENTORY=inventory/vagrant for the Vagrant machines (as make vagrant-test).
+logs: venv ## The lab's journals, docker ps -a, routes, iptables and events -> .netlab/logs/<host>/
+	ansible-playbook $(if $(NETLAB_INVENTORY),-i $(NETLAB_INVENTORY)) playbooks/logs.yml
+	@echo "make logs: in $(CURDIR)/.netlab/logs/<host>/"
 
 lint: venv ## ansible-lint (production profile)
 	ansible-lint --profile production

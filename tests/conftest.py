@@ -212,3 +212,29 @@ def sentinel(machine):
 def guard_drop_counters(machine) -> dict[str, int]:
     """Packets each drop rule of the host's egress guard (IPv4) has dropped, by comment."""
     return {comment: n for comment, n in guard_counters(machine).items() if " drop " in comment}
+
+
+# CI sets this: a run in which a test against the lab failed collects the lab's logs
+# (playbooks/logs.yml, as `make logs` does) while the lab is still as the test left it.
+LOGS_ON_FAILURE = "NETLAB_LOGS_ON_FAILURE"
+LOGS_DIR = REPO / ".netlab" / "logs"
+
+
+_LOGS_SAID: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus != pytest.ExitCode.TESTS_FAILED or not os.environ.get(LOGS_ON_FAILURE) or not _LAB_CACHE:
+        return
+    for lab in _LAB_CACHE.values():
+        proc = playbook_run(lab, "logs.yml")
+        if proc.returncode == 0:
+            _LOGS_SAID.append(f"a test failed: the lab's logs (journals, docker ps -a, events) are in {LOGS_DIR}/<host>/")
+        else:
+            _LOGS_SAID.append(f"a test failed, and collecting the lab's logs failed too ({proc.returncode}):\n"
+                              f"{proc.stdout[-3000:]}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in _LOGS_SAID:
+        terminalreporter.write_line(line)
