@@ -22,8 +22,7 @@ help: ## List the targets
 
 lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kubernetes v1.20.2 cluster
 	@start=$$SECONDS; \
-	ansible-playbook playbooks/lab-up.yml && \
-	ansible-playbook playbooks/site.yml && \
+	ansible-playbook playbooks/lab.yml && \
 	tools/lab-status --seconds $$((SECONDS - start))
 
 test: host test-announce image artifacts lint unit molecule ## The whole suite: lint, unit tests, molecule scenarios

@@ -7,6 +7,8 @@ empty list means the inventory is fine.
 """
 
 import ipaddress
+import json
+import re
 from itertools import combinations
 
 # Lab-wide keys: the inventory variable behind each, and an example value.
@@ -22,7 +24,24 @@ RANGE_LABELS = {
     "service_cidr": "the service range",
 }
 MIN_NODES = 3
-MTU_MIN, MTU_MAX = 576, 9000
+MTU_MIN = 576
+MTU_MAX = 9000
+# kube-apiserver refuses a service range of more than 2^20 addresses (wider
+# than /12); narrower than /28 leaves too few cluster IPs for the lab.
+SERVICE_PREFIX_MIN = 12
+SERVICE_PREFIX_MAX = 28
+# Ranges no lab range may touch: packets to them never cross a router, or mean
+# something else to every host.
+SPECIAL_RANGES = [
+    (ipaddress.IPv4Network("0.0.0.0/8"), "the 'this network' range"),
+    (ipaddress.IPv4Network("127.0.0.0/8"), "the loopback range"),
+    (ipaddress.IPv4Network("169.254.0.0/16"), "the link-local range"),
+    (ipaddress.IPv4Network("224.0.0.0/4"), "the multicast range"),
+    (ipaddress.IPv4Network("240.0.0.0/4"), "the reserved range"),
+]
+# A Kubernetes node name, container name and hostname: a DNS-1123 label.
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+GIB = 1024**3
 # Subnets that home routers hand out; a clash with one of them gets a hint.
 HOME_LANS = {ipaddress.IPv4Network("192.168.0.0/24"), ipaddress.IPv4Network("192.168.1.0/24")}
 
@@ -97,8 +116,11 @@ def _lab_ranges(lab, problems):
         net, problem = _network(lab[key], var)
         if problem:
             problems.append(problem)
-        else:
-            ranges[key] = net
+            continue
+        ranges[key] = net
+        problems.extend(_special_range_problems(f"{var} {net}", net, example))
+        if key == "service_cidr":
+            problems.extend(_service_prefix_problems(net))
     for (key_a, net_a), (key_b, net_b) in combinations(ranges.items(), 2):
         if net_a.overlaps(net_b):
             problems.append(
@@ -109,6 +131,31 @@ def _lab_ranges(lab, problems):
     if mtu_problem:
         problems.append(mtu_problem)
     return ranges
+
+
+def _special_range_problems(what, net, example):
+    """Sentences for a range that touches loopback, link-local, multicast or reserved space."""
+    return [
+        f"{what} overlaps {label} {special}; the lab's ranges must be ordinary unicast networks, e.g. {example}."
+        for special, label in SPECIAL_RANGES
+        if net.overlaps(special)
+    ]
+
+
+def _service_prefix_problems(net):
+    """A sentence for a service range wider than /12 or narrower than /28."""
+    expected = f"expected a prefix from /{SERVICE_PREFIX_MIN} to /{SERVICE_PREFIX_MAX}, e.g. 20.1.0.0/16"
+    if net.prefixlen < SERVICE_PREFIX_MIN:
+        return [
+            f"netlab_service_cidr {net} is wider than /{SERVICE_PREFIX_MIN}: kube-apiserver refuses a service "
+            f"range of more than 2^{32 - SERVICE_PREFIX_MIN} addresses; {expected}."
+        ]
+    if net.prefixlen > SERVICE_PREFIX_MAX:
+        return [
+            f"netlab_service_cidr {net} is narrower than /{SERVICE_PREFIX_MAX}: it leaves fewer than "
+            f"{2 ** (32 - SERVICE_PREFIX_MAX)} cluster IPs for the lab's Services; {expected}."
+        ]
+    return []
 
 
 def _check_lab_ip(who, ip, lab_net):
@@ -139,6 +186,8 @@ def _check_pod_subnet(who, subnet, ranges):
                 f"{who}netlab_pod_subnet {subnet} overlaps {LAB_VARS[key][0]} {other}; "
                 f"a pod subnet must stay out of {RANGE_LABELS[key]}."
             )
+    if pod_cidr is None or not any(pod_cidr.overlaps(special) for special, _label in SPECIAL_RANGES):
+        problems.extend(_special_range_problems(f"{who}netlab_pod_subnet {subnet}", subnet, "10.1.10.0/24"))
     if subnet.prefixlen > 30:
         problems.append(
             f"{who}netlab_pod_subnet {subnet} is too small; expected a prefix of /30 or shorter "
@@ -333,6 +382,339 @@ def netlab_host_conflicts(lab, routes, addresses, ignore_devs=("netlab0",)):
     return problems
 
 
+def _label_hint(name):
+    """A DNS-1123 label close to ``name``: 'Node_2' -> 'node-2'."""
+    hint = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")[:63].strip("-")
+    return hint or "node1"
+
+
+def netlab_group_problems(
+    groups, container_node=True, nodes_group="nodes", services_group="services", control_plane_group="control_plane"
+):
+    """Check the inventory's groups and host names; return a list of sentences (empty = fine).
+
+    ``groups``: the inventory's groups, {group: [host, ...]} (Ansible's ``groups``).
+    Every lab host's name (nodes, services, control plane) must be a DNS-1123
+    label: Kubernetes, Docker and the node's hostname use it. The control-plane
+    group must hold exactly one host, which is a node. The embedded lab
+    (``container_node``) needs exactly one depot in the services group.
+    """
+    problems = []
+    nodes = list(groups.get(nodes_group) or [])
+    services = list(groups.get(services_group) or [])
+    control_plane = groups.get(control_plane_group)
+    seen = []
+    for name in nodes + services + list(control_plane or []):
+        if name in seen:
+            continue
+        seen.append(name)
+        if not DNS1123_LABEL.match(str(name)):
+            problems.append(
+                f"{name}: the host name is not a DNS-1123 label (at most 63 lower-case letters, digits and '-', "
+                f"starting and ending with a letter or digit); Kubernetes, Docker and the node's hostname use it, "
+                f"so rename it in the inventory, e.g. {_label_hint(name)}."
+            )
+    expected = f"expected exactly one host of group {nodes_group}, e.g. {nodes[0] if nodes else 'node1'}"
+    if control_plane is None:
+        problems.append(f"the inventory has no group {control_plane_group}; {expected}.")
+    elif not control_plane:
+        problems.append(f"the group {control_plane_group} is empty; {expected}.")
+    else:
+        if len(control_plane) > 1:
+            problems.append(
+                f"the group {control_plane_group} has {len(control_plane)} hosts ({', '.join(map(str, control_plane))}); "
+                f"the lab runs one control plane, {expected}."
+            )
+        for name in control_plane:
+            if name not in nodes:
+                problems.append(
+                    f"{name}: the host of group {control_plane_group} is not in group {nodes_group}; "
+                    f"the control plane runs on a node, {expected}."
+                )
+    if container_node and len(services) != 1:
+        listed = ", ".join(map(str, services)) or "none"
+        problems.append(
+            f"the group {services_group} has {len(services)} host(s) ({listed}); the embedded lab needs exactly "
+            f"one depot there (the nodes' artifact mirror and image registry), e.g. depot."
+        )
+    return problems
+
+
+def _known_releases(table):
+    """{version: sorted archs} of a download_checksums table {artifact: {version: {arch: sha256}}}."""
+    known = {}
+    for versions in (table or {}).values():
+        for version, archs in (versions or {}).items():
+            known.setdefault(str(version), set()).update(map(str, (archs or {}).keys()))
+    return {version: sorted(archs) for version, archs in known.items()}
+
+
+def netlab_release_problems(hosts, table):
+    """Kubernetes versions and architectures the download role does not know; list of sentences.
+
+    ``hosts``: [{name, version, arch}] (each node's download_kube_version and
+    download_arch); ``table``: the role's download_checksums. Hosts with the
+    same bad value share one sentence.
+    """
+    known = _known_releases(table)
+    listed = ", ".join(sorted(known)) or "none"
+    bad = {}
+    for host in hosts:
+        version, arch = str(host.get("version")), str(host.get("arch"))
+        if version not in known:
+            key = (
+                f"download_kube_version {version}",
+                f"is not a release the download role knows (its download_checksums table lists {listed}); "
+                "pick one of those or add the release's sha256 there",
+            )
+        elif arch not in known[version]:
+            key = (
+                f"download_arch {arch}",
+                f"is not an architecture the download role knows for {version} "
+                f"(its download_checksums table lists {', '.join(known[version])}); pick one of those or add its sha256 there",
+            )
+        else:
+            continue
+        bad.setdefault(key, []).append(str(host.get("name")))
+    return [f"{', '.join(names)}: {value} {why}." for (value, why), names in bad.items()]
+
+
+def netlab_ancestors(path):
+    """'/var/cache/x' -> ['/var/cache/x', '/var/cache', '/var', '/']: where df can look when a path is missing."""
+    parts = [part for part in str(path).split("/") if part]
+    return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)] + ["/"]
+
+
+def _cmdline(text):
+    """A /proc/<pid>/cmdline (NUL-separated) as a list of arguments."""
+    return [arg for arg in str(text or "").split("\0") if arg]
+
+
+def netlab_dockerd_config_file(cmdline, default="/etc/docker/daemon.json"):
+    """The daemon config file dockerd reads: its --config-file, else ``default``."""
+    path = default
+    args = _cmdline(cmdline)
+    for i, arg in enumerate(args):
+        if arg.startswith("--config-file="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--config-file" and i + 1 < len(args):
+            path = args[i + 1]
+    return path
+
+
+GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
+GO_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
+
+
+def _iptables_problems(state):
+    """Sentences when Docker's iptables integration is off (dockerd's flag, its config, its nat chain)."""
+    fix = (
+        "start dockerd with its iptables integration on (the default: drop --iptables=false, "
+        '"iptables": false) so that the egress guard can hook into Docker\'s chains'
+    )
+    args = _cmdline(state.get("dockerd_cmdline"))
+    if args and args[0].rsplit("/", 1)[-1] != "dockerd":
+        args = []  # a stale pid file: that process is not dockerd
+    flag = None
+    for arg in args[1:]:
+        if arg == "--iptables":
+            flag = "true"
+        elif arg.startswith("--iptables="):
+            flag = arg.split("=", 1)[1]
+    if flag in GO_FALSE:
+        return [
+            f"dockerd runs with --iptables={flag} (pid {state.get('dockerd_pid')}): Docker's iptables "
+            f"integration is off, so the egress guard could not hook; {fix}."
+        ]
+    config_text = state.get("dockerd_config")
+    if flag is None and config_text:
+        path = state.get("dockerd_config_file")
+        try:
+            config = json.loads(config_text)
+        except ValueError:
+            config = {}
+        if isinstance(config, dict) and config.get("iptables") is False:
+            return [
+                f'{path} sets "iptables": false: Docker\'s iptables integration is off, so the egress '
+                f"guard could not hook; {fix}."
+            ]
+    if not state.get("nat_chain_present", True):
+        chain = state.get("nat_chain", "DOCKER")
+        return [
+            f"the nat chain {chain} that dockerd makes when its iptables integration is on is missing on "
+            f"this host: Docker's iptables integration is off (or its rules were flushed), so the egress "
+            f"guard could not hook; {fix}, then restart it."
+        ]
+    return []
+
+
+def _bridge_of(network):
+    """The Linux bridge of a Docker bridge network: its bridge.name option, else br-<id[:12]>."""
+    if network.get("Driver") != "bridge":
+        return None
+    name = (network.get("Options") or {}).get("com.docker.network.bridge.name")
+    return name or f"br-{str(network.get('Id', ''))[:12]}"
+
+
+def netlab_lab_bridges(networks, label="io.k8s-netlab.lab"):
+    """The bridges of the Docker networks that carry the lab's label (the lab's own, even while it is up)."""
+    return [
+        bridge for bridge in (_bridge_of(net) for net in networks or [] if label in (net.get("Labels") or {})) if bridge
+    ]
+
+
+def _docker_problems(state):
+    """Sentences for a lab bridge name, network name or subnet that something else already uses."""
+    label = state.get("label", "io.k8s-netlab.lab")
+    bridge, name = state.get("bridge"), state.get("network")
+    lab_net = None
+    try:
+        lab_net = ipaddress.IPv4Network(str(state.get("lab_network")))
+    except ValueError:
+        pass
+    networks = state.get("networks") or []
+    problems = []
+    for net in networks:
+        if label in (net.get("Labels") or {}):
+            continue
+        who = f"the Docker network {net.get('Name')} ({str(net.get('Id', ''))[:12]})"
+        if net.get("Name") == name:
+            problems.append(
+                f"{who} already exists and is not this lab's (it lacks the label {label}); remove it "
+                f"(docker network rm {name}) or set node_containers_network to another name."
+            )
+        if _bridge_of(net) == bridge:
+            problems.append(
+                f"{who} already uses the bridge {bridge}, the lab's bridge name; remove that network or set "
+                "node_containers_bridge to another name."
+            )
+        for config in (net.get("IPAM") or {}).get("Config") or []:
+            try:
+                subnet = ipaddress.ip_network(str(config.get("Subnet")), strict=False)
+            except ValueError:
+                continue
+            if lab_net is not None and subnet.version == 4 and subnet.overlaps(lab_net):
+                problems.append(
+                    f"{who} has the subnet {subnet}, which overlaps the lab network {lab_net}; remove that "
+                    "network or pick another netlab_lab_network (and the lab hosts' netlab_lab_ip)."
+                )
+    owned = set(netlab_lab_bridges(networks, label))
+    foreign_bridges = {_bridge_of(net) for net in networks if label not in (net.get("Labels") or {})}
+    links = {link.get("ifname"): link for link in state.get("links") or []}
+    if bridge in links and bridge not in owned and bridge not in foreign_bridges:
+        kind = (links[bridge].get("linkinfo") or {}).get("info_kind") or links[bridge].get("link_type", "device")
+        problems.append(
+            f"the device {bridge} ({kind}) already exists on this host and is not the bridge of this lab's Docker "
+            f"network; remove it or set node_containers_bridge to another name."
+        )
+    return problems
+
+
+def _uplink_problems(state):
+    """A sentence when netlab_mtu is above the MTU of this host's default-route interface."""
+    mtu = state.get("mtu")
+    if isinstance(mtu, bool) or not str(mtu).strip().isdigit():
+        return []  # the lab check reports it
+    mtus = {link.get("ifname"): link.get("mtu") for link in state.get("links") or []}
+    problems = []
+    for route in state.get("routes") or []:
+        if route.get("dst") != "default":
+            continue
+        devs = [route.get("dev")] if route.get("dev") else [hop.get("dev") for hop in route.get("nexthops", [])]
+        for dev in devs:
+            if dev in mtus and isinstance(mtus[dev], int) and int(mtu) > mtus[dev]:
+                problems.append(
+                    f"netlab_mtu {mtu} is above the MTU {mtus[dev]} of {dev}, this host's uplink (its default "
+                    f"route): the lab's packets would not fit; set netlab_mtu to {mtus[dev]} or less."
+                )
+    return list(dict.fromkeys(problems))
+
+
+def _gib(size):
+    return f"{size / GIB:.1f} GiB"
+
+
+def _statfs_lines(text):
+    """`stat -f -c '%i %T %a %S %n'` lines -> {path: (file system id, type, free bytes)}."""
+    found = {}
+    for line in (text or "").splitlines():
+        fields = line.split(" ", 4)
+        if len(fields) == 5 and fields[2].isdigit() and fields[3].isdigit():
+            found[fields[4]] = (fields[0], fields[1], int(fields[2]) * int(fields[3]))
+    return found
+
+
+def _disk_problems(state):
+    """A sentence per file system with less free space than the lab's caches need there.
+
+    ``statfs``: `stat -f -c '%i %T %a %S %n'` lines of each path's ancestors;
+    ``du``: `du -sxB1` lines; ``needs``: [{what, path, need_gib, minus_used}]
+    (minus_used: what the path already holds counts towards its need, as for
+    NETLAB_CACHE). Needs on one file system add up.
+    """
+    statfs = _statfs_lines(state.get("statfs"))
+    used = {}
+    for line in (state.get("du") or "").splitlines():
+        fields = line.split("\t", 1)
+        if len(fields) == 2 and fields[0].isdigit():
+            used[fields[1]] = int(fields[0])
+    by_fs = {}
+    for need in state.get("needs") or []:
+        path = str(need["path"])
+        fs = next((statfs[p] for p in netlab_ancestors(path) if p in statfs), None)
+        if fs is None:
+            continue
+        size = float(need["need_gib"]) * GIB
+        if need.get("minus_used"):
+            size -= used.get(path, 0)
+        entry = by_fs.setdefault(fs[0], {"free": fs[2], "need": 0, "what": []})
+        entry["need"] += max(size, 0)
+        entry["what"].append(f"{need['what']} {path}")
+    problems = []
+    for entry in by_fs.values():
+        if entry["free"] < entry["need"]:
+            what = " and ".join(entry["what"])
+            verb = "need" if len(entry["what"]) > 1 else "needs"
+            problems.append(
+                f"this host has {_gib(entry['free'])} free on the file system of {what}, which {verb} "
+                f"{_gib(entry['need'])}; free some space there or point NETLAB_CACHE at a larger disk."
+            )
+    return problems
+
+
+def netlab_host_state_problems(state):
+    """The host's state the embedded lab needs; return a list of sentences (empty = fine).
+
+    ``state`` (each key optional, a check without its data is skipped):
+    ``cgroup_root`` (its type is read from ``statfs``); ``routes``, ``links``
+    (`ip -j route`, `ip -j link`) and ``mtu`` for the uplink; ``docker_error``
+    when the engine does not answer, else ``networks`` (Docker's networks,
+    inspected), ``bridge``, ``network``, ``label``, ``lab_network``; the
+    iptables evidence ``nat_chain``, ``nat_chain_present``, ``dockerd_pid``,
+    ``dockerd_cmdline``, ``dockerd_config_file``, ``dockerd_config``; the disk
+    data ``statfs``, ``du``, ``needs`` (see _disk_problems).
+    """
+    problems = []
+    root = state.get("cgroup_root", "/sys/fs/cgroup")
+    if _statfs_lines(state.get("statfs")).get(root, ("", "", 0))[1] == "cgroup2fs":
+        problems.append(
+            f"this host runs cgroup v2 ({root} is a cgroup2fs file system), but the "
+            "embedded lab runs kubelet v1.20 with dockershim, here on cgroup v1 only: boot the host with "
+            "systemd.unified_cgroup_hierarchy=0 on its kernel command line, or run the lab on VMs with vagrant up."
+        )
+    problems.extend(_uplink_problems(state))
+    if state.get("docker_error"):
+        problems.append(
+            f"the Docker engine on this host does not answer ({state['docker_error']}); the embedded lab runs "
+            "its machines on it: start it first (make host)."
+        )
+    else:
+        problems.extend(_docker_problems(state))
+        problems.extend(_iptables_problems(state))
+    problems.extend(_disk_problems(state))
+    return problems
+
+
 def netlab_first_address(subnet):
     """docker0's default address for a pod subnet: '10.1.10.0/24' -> '10.1.10.1/24'.
 
@@ -349,7 +731,7 @@ def netlab_first_address(subnet):
 
 
 class FilterModule:
-    """Preflight filters: netlab_lab_problems, netlab_host_conflicts, netlab_first_address."""
+    """Preflight filters: the inventory's addressing, groups and releases; this host's state."""
 
     def filters(self):
         """Map filter names to functions."""
@@ -357,4 +739,10 @@ class FilterModule:
             "netlab_lab_problems": netlab_lab_problems,
             "netlab_host_conflicts": netlab_host_conflicts,
             "netlab_first_address": netlab_first_address,
+            "netlab_group_problems": netlab_group_problems,
+            "netlab_release_problems": netlab_release_problems,
+            "netlab_host_state_problems": netlab_host_state_problems,
+            "netlab_lab_bridges": netlab_lab_bridges,
+            "netlab_ancestors": netlab_ancestors,
+            "netlab_dockerd_config_file": netlab_dockerd_config_file,
         }
