@@ -14,7 +14,7 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe drills logs reset test-announce \
+        lesson step1 step2 clean-workloads observe drills logs reset certs test-announce \
         vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
@@ -40,6 +40,9 @@ drills: venv ## Fault drills against the running lab, each timed; then the lesso
 	pytest tests/lesson
 
 # NETLAB_INVENTORY=inventory/vagrant for the Vagrant machines (as make vagrant-test).
+certs: venv ## Renew the certificates due within pki_renew_before_days (90 d); RENEW=apiserver,node2:kubelet-server forces some
+	ansible-playbook $(if $(NETLAB_INVENTORY),-i $(NETLAB_INVENTORY)) playbooks/certs.yml $(if $(RENEW),-e pki_renew=$(RENEW))
+
 reset: venv ## Bring the nodes back to their state before the lab (asks first; RESET_CONFIRM=yes does not); make lab converges again
 	ansible-playbook $(if $(NETLAB_INVENTORY),-i $(NETLAB_INVENTORY)) playbooks/reset.yml $(if $(filter yes,$(RESET_CONFIRM)),-e reset_confirm=yes)
 
