@@ -6,8 +6,10 @@ VENV    := .venv
 BIN     := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# Kept across clones and runs: the Kubernetes build and its artifact mirror.
-export NETLAB_CACHE ?= /var/cache/k8s-netlab
+# A lab-wide fact (inventory/lab/group_vars/all/netlab.yml, plain key: value lines).
+fact = $(shell awk '$$1 == "$(1):" { print $$2 }' inventory/lab/group_vars/all/netlab.yml)
+# The Kubernetes build, the images and the registry's storage are kept across clones
+# and runs in NETLAB_CACHE, by default netlab_cache_dir (inventory/lab/group_vars/all/netlab.yml).
 PYTHON  ?= python3
 # `make test` keeps the lab it tested (set to `always` for a throw-away run).
 MOLECULE_DESTROY ?= never
@@ -20,7 +22,7 @@ MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kubernetes v1.20.2 cluster
+lab: host image artifacts ## Bring the lab up: nodes, Docker, pod routes, a Kubernetes cluster (netlab_kube_version)
 	@start=$$SECONDS; \
 	ansible-playbook playbooks/lab.yml && \
 	tools/lab-status --seconds $$((SECONDS - start))
@@ -30,7 +32,7 @@ test: host test-announce image artifacts lint unit molecule ## The whole suite: 
 # Said before the suite starts: molecule reuses a running lab (MOLECULE_DESTROY=never
 # skips its destroy steps, the first one too), or creates one.
 test-announce:
-	@n=$$(docker ps -q --filter label=io.k8s-netlab.lab | wc -l); \
+	@n=$$(docker ps -q --filter label=$(call fact,netlab_lab_label) | wc -l); \
 	if [ "$$n" -gt 0 ]; then \
 	  echo "make test: reusing the lab that runs here ($$n machines; make clean first for a fresh one)"; \
 	else echo "make test: no lab runs here; molecule creates one"; fi
@@ -50,8 +52,17 @@ logs: venv ## The lab's journals, docker ps -a, routes, iptables and events -> .
 	ansible-playbook $(if $(NETLAB_INVENTORY),-i $(NETLAB_INVENTORY)) playbooks/logs.yml
 	@echo "make logs: in $(CURDIR)/.netlab/logs/<host>/"
 
-lint: venv ## ansible-lint (production profile)
+# Scripts by their first line: every tracked file whose #! names bash or sh, and
+# python (those without a .py name, which ruff finds by itself).
+scripts = $(shell git ls-files | while read -r f; do [ -f "$$f" ] && [ ! -L "$$f" ] && \
+  head -n 1 "$$f" | grep -qE '^\#!.*[/ ]$(1)$$' && echo "$$f"; done)
+SHELL_SCRIPTS = $(call scripts,(ba)?sh)
+PYTHON_SCRIPTS = $(filter-out %.py,$(call scripts,python3?))
+
+lint: venv ## ansible-lint (production profile), shellcheck (every shell script), ruff (every Python file)
 	ansible-lint --profile production
+	shellcheck -x $(SHELL_SCRIPTS)
+	ruff check . $(PYTHON_SCRIPTS)
 
 unit: venv vagrant-host ## Tests that need no lab (filters, inventory validation, the Vagrantfile)
 	pytest tests/unit tests/test_preflight.py
@@ -130,7 +141,7 @@ host: venv ## Host prerequisites and a running Docker engine
 image: host ## Build the node image (cached: rebuilt only when its recipe changes)
 	@tools/build-node-image
 
-artifacts: host ## Build Kubernetes v1.20.2 (Debian's source package) and the lab's images (cached)
+artifacts: host ## Build Kubernetes (netlab_kube_version, from Debian's source package) and the lab's images (cached)
 	@tools/build-kubernetes
 	@tools/build-images
 

@@ -52,7 +52,8 @@ module Netlab
       @inventory_network = IPAddr.new(lab.fetch("netlab_lab_network"))
       @lab_network = moved_network
       @mtu = Integer(lab.fetch("netlab_mtu"))
-      @cache_dir = env["NETLAB_CACHE"].to_s.empty? ? "/var/cache/k8s-netlab" : env["NETLAB_CACHE"]
+      facts = YAML.safe_load(File.read(File.join(@inventory_dir, "group_vars", "all", "netlab.yml")))
+      @cache_dir = env["NETLAB_CACHE"].to_s.empty? ? facts.fetch("netlab_cache_dir") : env["NETLAB_CACHE"]
       @groups = {}
       @host_vars = {}
       walk(hosts.fetch("all"), "all")

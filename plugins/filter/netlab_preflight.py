@@ -422,7 +422,8 @@ def netlab_group_problems(
     else:
         if len(control_plane) > 1:
             problems.append(
-                f"the group {control_plane_group} has {len(control_plane)} hosts ({', '.join(map(str, control_plane))}); "
+                f"the group {control_plane_group} has {len(control_plane)} hosts "
+                f"({', '.join(map(str, control_plane))}); "
                 f"the lab runs one control plane, {expected}."
             )
         for name in control_plane:
@@ -471,7 +472,8 @@ def netlab_release_problems(hosts, table):
             key = (
                 f"download_arch {arch}",
                 f"is not an architecture the download role knows for {version} "
-                f"(its download_checksums table lists {', '.join(known[version])}); pick one of those or add its sha256 there",
+                f"(its download_checksums table lists {', '.join(known[version])}); "
+                "pick one of those or add its sha256 there",
             )
         else:
             continue
@@ -556,7 +558,7 @@ def _bridge_of(network):
     return name or f"br-{str(network.get('Id', ''))[:12]}"
 
 
-def netlab_lab_bridges(networks, label="io.k8s-netlab.lab"):
+def netlab_lab_bridges(networks, label):
     """The bridges of the Docker networks that carry the lab's label (the lab's own, even while it is up)."""
     return [
         bridge for bridge in (_bridge_of(net) for net in networks or [] if label in (net.get("Labels") or {})) if bridge
@@ -565,7 +567,7 @@ def netlab_lab_bridges(networks, label="io.k8s-netlab.lab"):
 
 def _docker_problems(state):
     """Sentences for a lab bridge name, network name or subnet that something else already uses."""
-    label = state.get("label", "io.k8s-netlab.lab")
+    label = state["label"]
     bridge, name = state.get("bridge"), state.get("network")
     lab_net = None
     try:
