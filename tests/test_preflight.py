@@ -26,8 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-INVENTORY = ROOT / "inventory/lab"
+from netlab_tests.ansible import ansible_playbook
+from netlab_tests.lab import DEFAULT_INVENTORY, load_lab
+
+INVENTORY = DEFAULT_INVENTORY.parent
+# The Kubernetes release the lab's inventory names (netlab_kube_version).
+KUBE_VERSION = load_lab(str(DEFAULT_INVENTORY)).kube_version
 LAB_VARS = Path("group_vars/all/lab.yml")
 # The lab's own bridge on this host; the preflight ignores it, so must the tests.
 LAB_BRIDGE = "netlab0"
@@ -81,7 +85,7 @@ def inventory_copy(tmp_path, node_changes=None, lab_changes=None, renames=None, 
         else:
             groups[group] = {"hosts": members}
     for group in groups.values():
-        for name in list(((group or {}).get("hosts") or {})):
+        for name in list((group or {}).get("hosts") or {}):
             group["hosts"][name] = {**(group["hosts"][name] or {}), "ansible_host": ABSENT + name}
     hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
     lab_file = lab_dir / LAB_VARS
@@ -96,27 +100,14 @@ PREFLIGHT = "playbooks/preflight.yml"
 LAB = "playbooks/lab.yml"
 
 
-def run_playbook(hosts_file, playbook, *args):
+def run_json_playbook(hosts_file, playbook, *args):
     """Run a playbook on an inventory with the json callback; return (exit code, output on one line, report).
 
     The output is every failed task's message and stderr, joined on single spaces;
     the report is the json callback's document ({} when it printed none).
     """
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-    }
-    result = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(hosts_file), playbook, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = ansible_playbook(playbook, *args, inventory=hosts_file, timeout=180,
+                              env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     report = json_document(result.stdout)
     messages = [
         str(res.get("msg", ""))
@@ -144,7 +135,7 @@ def json_document(stdout):
 
 def run_preflight(hosts_file, *args, playbook=PREFLIGHT):
     """Run the preflight (alone, or the playbook given) on an inventory; return (exit code, output on one line)."""
-    code, output, _report = run_playbook(hosts_file, playbook, *args)
+    code, output, _report = run_json_playbook(hosts_file, playbook, *args)
     return code, output
 
 
@@ -291,7 +282,7 @@ MORE_BAD_CASES = {
     ),
     "unknown architecture on one node": (
         {"node_changes": {"node3": {"download_arch": "arm64"}}},
-        ["node3: download_arch arm64 is not an architecture the download role knows for v1.20.2"],
+        [f"node3: download_arch arm64 is not an architecture the download role knows for {KUBE_VERSION}"],
     ),
     "huge free space needed": (
         {"lab_changes": {"preflight_docker_free_gib": 1048576}},
@@ -333,7 +324,7 @@ def bad_runs(request, tmp_path_factory):
         kwargs, _fragments = ALL_BAD_CASES[case]
         if case not in HOST_CHECK_CASES:
             kwargs = {**kwargs, "lab_changes": {"preflight_host_check": False, **(kwargs.get("lab_changes") or {})}}
-        return case, run_playbook(inventory_copy(tmp_path_factory.mktemp("bad"), **kwargs), LAB)
+        return case, run_json_playbook(inventory_copy(tmp_path_factory.mktemp("bad"), **kwargs), LAB)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(run, selected))
@@ -380,12 +371,12 @@ def host_subnet():
 def lab_on(subnet):
     """Changes that put the lab hosts' IPs in subnet (past its first address, the gateway)."""
     names = ["node1", "node2", "node3", "depot"]
-    return {name: {"netlab_lab_ip": str(ip)} for name, ip in zip(names, islice(subnet.hosts(), 1, None))}
+    return {name: {"netlab_lab_ip": str(ip)} for name, ip in zip(names, islice(subnet.hosts(), 1, None), strict=False)}
 
 
 def test_lab_network_on_a_route_of_this_host_fails(tmp_path):
     subnet, dev = host_subnet()
-    code, output, report = run_playbook(
+    code, output, report = run_json_playbook(
         inventory_copy(tmp_path, lab_on(subnet), {"netlab_lab_network": str(subnet)}), LAB
     )
     assert code != 0, output
@@ -410,7 +401,7 @@ TEST_TAG = f"nlt{os.getpid() % 100000}"
 
 def bad_lab_run(tmp_path, **kwargs):
     """Run lab.yml on a broken copy; it must fail in the preflight and change nothing. Return its output."""
-    code, output, report = run_playbook(inventory_copy(tmp_path, **kwargs), LAB)
+    code, output, report = run_json_playbook(inventory_copy(tmp_path, **kwargs), LAB)
     assert code != 0, output
     assert "Inventory check failed:" in output
     assert_nothing_changed(report)
@@ -608,23 +599,16 @@ def test_the_preflight_runs_under_any_tags_before_any_host(tmp_path):
         ("playbooks/site.yml", "network"),
         ("playbooks/lab-up.yml", "lab"),
     ):
-        code, output, report = run_playbook(hosts_file, playbook, "--tags", tags)
+        code, output, report = run_json_playbook(hosts_file, playbook, "--tags", tags)
         assert code != 0, (playbook, output)
         assert "node2: docker_bip 10.1.30.1/24" in output, playbook
         assert_nothing_changed(report)
 
 
 def test_list_tasks_with_tags_cluster_shows_the_preflight():
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    listing = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), LAB, "--list-tasks", "--tags", "cluster"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    proc = ansible_playbook(LAB, "--list-tasks", "--tags", "cluster", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    listing = proc.stdout
     assert "preflight : Stop on any problem in the inventory or on this host" in listing
     assert listing.index("preflight : Stop on any problem") < listing.index("pki : ")
 
@@ -636,7 +620,7 @@ def test_the_preflight_runs_once_in_lab_yml(tmp_path):
     egress_guard settings are refused on purpose); the nodes of the copy do not
     exist, so the cluster play stops at them, after both preflight plays.
     """
-    code, output, report = run_playbook(inventory_copy(tmp_path), LAB, "--tags", "cluster", "--skip-tags", "lab")
+    code, output, report = run_json_playbook(inventory_copy(tmp_path), LAB, "--tags", "cluster", "--skip-tags", "lab")
     plays = [play["play"]["name"] for play in report["plays"]]
     assert plays.count("Preflight: validate the lab inventory") == 2, plays
     assert executions(report, "Read this host's IPv4 routes") == 1
@@ -648,7 +632,22 @@ def test_the_preflight_runs_once_in_lab_yml(tmp_path):
 @pytest.mark.parametrize("playbook", ["playbooks/site.yml", "playbooks/lab-up.yml"])
 def test_site_and_lab_up_alone_each_run_the_preflight(tmp_path, playbook):
     """Each alone runs the checks (once). --skip-tags lab: the copy refuses the host side on purpose."""
-    code, output, report = run_playbook(inventory_copy(tmp_path), playbook, "--tags", "preflight", "--skip-tags", "lab")
+    code, output, report = run_json_playbook(
+        inventory_copy(tmp_path), playbook, "--tags", "preflight", "--skip-tags", "lab")
     assert code == 0, output
     assert executions(report, "Read this host's IPv4 routes") == 1
     assert report["stats"]["localhost"]["changed"] == 0
+
+
+def test_inventory_without_the_lab_wide_facts_fails_naming_each(tmp_path):
+    """An inventory without group_vars/all/netlab.yml: one sentence per fact, nothing changed."""
+    facts_file = INVENTORY / "group_vars" / "all" / "netlab.yml"
+    facts = yaml.safe_load(facts_file.read_text())
+    hosts_file = inventory_copy(tmp_path)
+    (hosts_file.parent / "group_vars" / "all" / "netlab.yml").unlink()
+    code, output, report = run_json_playbook(hosts_file, LAB)
+    assert code != 0, output
+    assert "Inventory check failed:" in output
+    for name in facts:
+        assert f"{name} is not set: an inventory needs the lab-wide facts" in output, name
+    assert_nothing_changed(report)

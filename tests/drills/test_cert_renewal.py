@@ -28,12 +28,11 @@ import time
 import pytest
 import yaml
 
-from conftest import REPO, run_playbook, wait_until
-
-try:  # the drills' shared table of recovery times, printed at the end of the run
-    from conftest import TIMINGS, Timing
-except ImportError:  # pragma: no cover - run outside tests/drills
-    TIMINGS, Timing = None, None
+from netlab_tests.ansible import run_playbook
+from netlab_tests.hosts import nodes_ready
+from netlab_tests.lab import REPO
+from netlab_tests.recovery import TIMINGS, Timing  # the drills' table of recovery times, printed at the end
+from netlab_tests.wait import wait_until
 
 PLAYBOOK = "certs.yml"
 # Generous bound on each outage: the drill fails past it; `make bench` keeps real targets.
@@ -95,14 +94,7 @@ def stopped_at(host, unit: str) -> float:
     """When systemd last stopped the unit's old process (epoch seconds, the node's clock)."""
     out = host.check_output("systemctl show -p ActiveExitTimestamp --value --timestamp=us+utc %s", unit)
     return datetime.datetime.strptime(out, "%a %Y-%m-%d %H:%M:%S.%f UTC").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
-
-
-def nodes_ready(kubectl, names) -> bool:
-    items = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-    ready = {i["metadata"]["name"] for i in items
-             for c in i["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"}
-    return set(names) <= ready
+        tzinfo=datetime.UTC).timestamp()
 
 
 def changed_per_host(output: str) -> dict[str, int]:
@@ -116,8 +108,7 @@ def valid_for(host, cert: str, days: int) -> bool:
 
 def record(drill: str, outage_s: float, play_s: float) -> None:
     print(f"{drill}: outage {outage_s:.1f} s (bound {RECOVERY_S} s), certs.yml took {play_s:.0f} s")
-    if TIMINGS is not None:
-        TIMINGS.append(Timing(drill, RECOVERY_S, recovered=outage_s, notes=[f"certs.yml {play_s:.0f} s"]))
+    TIMINGS.append(Timing(drill, RECOVERY_S, recovered=outage_s, notes=[f"certs.yml {play_s:.0f} s"]))
 
 
 def test_the_api_servers_certificate_renewed_by_name_is_served_and_the_cluster_keeps_working(

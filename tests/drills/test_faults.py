@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-import observations
-from conftest import main_pid, nodes_ready
+from netlab_tests import observations
+from netlab_tests.hosts import main_pid, nodes_ready
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lesson_step2")]
 

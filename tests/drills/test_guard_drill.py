@@ -16,8 +16,11 @@ import time
 
 import pytest
 
-from conftest import REPO, run_playbook, wait_until
-from sentinel import FOREIGN4, GUARD, GUARD_CHAIN, dropped, guard_check, guard_counters
+from netlab_tests.ansible import run_playbook
+from netlab_tests.hosts import nodes_ready
+from netlab_tests.lab import REPO
+from netlab_tests.sentinel import FOREIGN4, GUARD, GUARD_CHAIN, dropped, guard_check, guard_counters
+from netlab_tests.wait import wait_until
 
 ENGINE = REPO / "tools" / "host-engine"
 # Generous bounds: the drill fails past them; `make bench` keeps the real targets.
@@ -34,13 +37,6 @@ def _container_lab_only(lab):
 def started_at(machine, names) -> dict[str, str]:
     return {name: json.loads(machine.check_output("docker inspect %s", name))[0]["State"]["StartedAt"]
             for name in names}
-
-
-def nodes_ready(kubectl, names) -> bool:
-    items = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-    ready = {i["metadata"]["name"] for i in items
-             for c in i["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"}
-    return set(names) <= ready
 
 
 def engine_restartable(machine) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -31,8 +30,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ADMIN, REPO, playbook_run, run_playbook, wait_until
-from sentinel import guard_check
+from netlab_tests.ansible import playbook_run, run_playbook
+from netlab_tests.lab import REPO
+from netlab_tests.lab import hostvars as inventory_hostvars
+from netlab_tests.sentinel import guard_check
+from netlab_tests.wait import wait_until
 
 # Generous bounds: the drill fails past them; `make bench` keeps the real targets.
 RESET_S = 600
@@ -63,9 +65,7 @@ def role_vars(role: str, kind: str = "defaults") -> dict:
 
 @pytest.fixture(scope="module")
 def hostvars(lab) -> dict:
-    out = subprocess.run(["ansible-inventory", "-i", lab.inventory, "--list"],
-                         check=True, capture_output=True, text=True, cwd=REPO).stdout
-    return json.loads(out)["_meta"]["hostvars"]
+    return inventory_hostvars(lab.inventory)
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +174,7 @@ def admin_export(lab, hostvars) -> Path | None:
 
 def reset_unconfirmed(lab) -> subprocess.CompletedProcess:
     """reset.yml as a script runs it: no terminal to ask on, no reset_confirm."""
-    return subprocess.run(["ansible-playbook", "-i", lab.inventory, str(REPO / "playbooks" / "reset.yml")],
-                          capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"})
+    return playbook_run(lab, "reset.yml")  # its stdin: /dev/null
 
 
 @pytest.fixture(autouse=True)
@@ -310,14 +308,14 @@ def test_a_converge_brings_the_cluster_back(lab, nodes, cp, kubectl, reset):
     # A pod on each node gets an address from that node's pod subnet (the pause image
     # kubelet runs every pod's sandbox from: on the node already).
     image = re.search(r"--pod-infra-container-image=(\S+)", cp.check_output("systemctl cat kubelet")).group(1)
-    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", ADMIN, TEST_NS)
+    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", lab.admin_kubeconfig, TEST_NS)
     kubectl("create", "namespace", TEST_NS)
     try:
         for name in lab.nodes:
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": f"after-reset-{name}", "namespace": TEST_NS},
                    "spec": {"nodeName": name, "containers": [{"name": "pause", "image": image}]}}
-            cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), ADMIN)
+            cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), lab.admin_kubeconfig)
 
         def addresses():
             pods = json.loads(kubectl("get", "pods", "-n", TEST_NS, "-o", "json"))["items"]
@@ -329,4 +327,4 @@ def test_a_converge_brings_the_cluster_back(lab, nodes, cp, kubectl, reset):
         for name, ip in ips.items():
             assert ipaddress.ip_address(ip) in lab.nodes[name].pod_subnet, (name, ip)
     finally:
-        cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", ADMIN, TEST_NS)
+        cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", lab.admin_kubeconfig, TEST_NS)

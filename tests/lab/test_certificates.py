@@ -32,7 +32,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from conftest import REPO, Lab, playbook_run
+from netlab_tests.ansible import playbook_run
+from netlab_tests.lab import REPO, Lab
 
 ROLE = REPO / "roles" / "pki"
 # More than this many days left, on every certificate; the role renews well before
@@ -156,7 +157,8 @@ def on_node(nodes, settings):
             certs = host.check_output(
                 "cd %s && for f in $(find . -name '*.crt' | sort); do echo \"=== $f\"; cat \"$f\"; done", pki)
             keys = host.check_output(
-                "cd %s && for f in $(find . -name '*.key' | sort); do echo \"=== $f\"; openssl pkey -in \"$f\" -pubout; done",
+                "cd %s && for f in $(find . -name '*.key' | sort); do "
+                "echo \"=== $f\"; openssl pkey -in \"$f\" -pubout; done",
                 pki)
             cache[name] = NodePki(settings[name], _by_name(certs, ".crt"), _by_name(keys, ".key"))
         return cache[name]
@@ -178,7 +180,7 @@ def ca_certs(lab, settings, on_node) -> dict[str, str]:
 
 def days_left(pem: str) -> float:
     cert = x509.load_pem_x509_certificate(pem.encode())
-    return (cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 86400
+    return (cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)).total_seconds() / 86400
 
 
 def openssl_verify(ca_pem: str, pem: str, purpose: str | None = None) -> tuple[bool, str]:
@@ -310,7 +312,8 @@ def test_every_kubeconfig_trusts_the_cluster_ca_with_a_valid_client_certificate(
     expected = expected_kubeconfigs(lab, node_name)
     found = {Path(p).name.removesuffix(".kubeconfig") for p in host.check_output(
         "find %s -maxdepth 1 -name '*.kubeconfig'", node.settings.kubeconfig_dir).split()}
-    assert found == set(expected), f"missing: {sorted(set(expected) - found)}, not the role's: {sorted(found - set(expected))}"
+    assert found == set(expected), \
+        f"missing: {sorted(set(expected) - found)}, not the role's: {sorted(found - set(expected))}"
 
     def read_file(path: str) -> str:
         return host.check_output("cat %s", path) + "\n"
@@ -353,7 +356,8 @@ def test_the_exported_admin_kubeconfig_is_valid_and_current(lab, settings, on_no
     user = current_user(config)
     exported = (base64.b64decode(user["client-certificate-data"]).decode() if "client-certificate-data" in user
                 else read_file(user["client-certificate"]))
-    assert same_pem(exported, on_node(ca_host).certs["admin"]), f"{path} holds another admin certificate than {ca_host}'s"
+    assert same_pem(exported, on_node(ca_host).certs["admin"]), \
+        f"{path} holds another admin certificate than {ca_host}'s"
 
 
 # -- the renewal's settings ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Lab step "cluster": a real Kubernetes v1.20.2 cluster, TLS and RBAC everywhere.
+"""Lab step "cluster": a real Kubernetes cluster (the inventory's release), TLS and RBAC everywhere.
 
 etcd and the control plane on the control-plane node; kubelet (dockershim, no CNI:
 pods on docker0) and kube-proxy on every node. Expectations come from the inventory.
@@ -13,10 +13,10 @@ import subprocess
 
 import pytest
 
-from conftest import ADMIN, REPO, wait_until
-from natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
+from netlab_tests.lab import REPO
+from netlab_tests.natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
+from netlab_tests.wait import wait_until
 
-PKI = "/etc/kubernetes/pki"
 TEST_NS = "netlab-cluster-test"
 
 
@@ -28,16 +28,17 @@ def api_url(lab):
 # -- etcd ---------------------------------------------------------------------------
 
 def test_etcd_3_4_answers_only_over_tls_with_a_client_certificate_of_its_own_ca(lab, cp):
+    pki = lab.pki_dir
     assert cp.service("etcd").is_running and cp.service("etcd").is_enabled
-    tls = f"--cacert {PKI}/etcd/ca.crt --cert {PKI}/apiserver-etcd-client.crt --key {PKI}/apiserver-etcd-client.key"
+    tls = f"--cacert {pki}/etcd/ca.crt --cert {pki}/apiserver-etcd-client.crt --key {pki}/apiserver-etcd-client.key"
     version = json.loads(cp.check_output(f"curl -fsS {tls} https://127.0.0.1:2379/version"))
     assert version["etcdserver"].startswith("3.4.")
     assert json.loads(cp.check_output(f"curl -fsS {tls} https://127.0.0.1:2379/health"))["health"] == "true"
     # No plain HTTP, no client without a certificate, no certificate of the cluster CA.
     assert cp.run("curl -fsS -m 5 http://127.0.0.1:2379/health").rc != 0
-    assert cp.run(f"curl -fsS -m 5 --cacert {PKI}/etcd/ca.crt https://127.0.0.1:2379/health").rc != 0
-    kubelet_cert = f"--cert {PKI}/kubelet-client.crt --key {PKI}/kubelet-client.key"
-    assert cp.run(f"curl -fsS -m 5 --cacert {PKI}/etcd/ca.crt {kubelet_cert} https://127.0.0.1:2379/health").rc != 0
+    assert cp.run(f"curl -fsS -m 5 --cacert {pki}/etcd/ca.crt https://127.0.0.1:2379/health").rc != 0
+    kubelet_cert = f"--cert {pki}/kubelet-client.crt --key {pki}/kubelet-client.key"
+    assert cp.run(f"curl -fsS -m 5 --cacert {pki}/etcd/ca.crt {kubelet_cert} https://127.0.0.1:2379/health").rc != 0
 
 
 def test_etcd_runs_on_the_control_plane_only(lab, nodes, node_name):
@@ -75,8 +76,8 @@ def test_kubelets_run_v1_20_2_on_docker_through_dockershim(lab, kubectl):
     items = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
     for item in items:
         info = item["status"]["nodeInfo"]
-        assert info["kubeletVersion"] == "v1.20.2"
-        assert info["kubeProxyVersion"] == "v1.20.2"
+        assert info["kubeletVersion"] == lab.kube_version
+        assert info["kubeProxyVersion"] == lab.kube_version
         assert info["containerRuntimeVersion"].startswith("docker://")
 
 
@@ -101,17 +102,18 @@ def test_exported_admin_kubeconfig_works_over_tls_from_this_machine(lab):
     assert sorted(out.split()) == sorted(f"node/{n}" for n in lab.nodes)
 
 
-def test_api_server_refuses_requests_without_credentials(cp, api_url):
+def test_api_server_refuses_requests_without_credentials(lab, cp, api_url):
+    pki = lab.pki_dir
     # Anonymous: authenticated as system:anonymous, then forbidden by RBAC.
     code = cp.check_output(
-        "curl -s -o /dev/null -w '%%{http_code}' --cacert %s %s", f"{PKI}/ca.crt",
+        "curl -s -o /dev/null -w '%%{http_code}' --cacert %s %s", f"{pki}/ca.crt",
         f"{api_url}/api/v1/namespaces/default/pods",
     )
     assert code == "403"
     # The admin's certificate opens the same door.
     code = cp.check_output(
-        "curl -s -o /dev/null -w '%%{http_code}' --cacert %s --cert %s --key %s %s", f"{PKI}/ca.crt",
-        f"{PKI}/admin.crt", f"{PKI}/admin.key", f"{api_url}/api/v1/namespaces/default/pods",
+        "curl -s -o /dev/null -w '%%{http_code}' --cacert %s --cert %s --key %s %s", f"{pki}/ca.crt",
+        f"{pki}/admin.crt", f"{pki}/admin.key", f"{api_url}/api/v1/namespaces/default/pods",
     )
     assert code == "200"
 
@@ -150,7 +152,7 @@ def test_kube_proxy_runs_in_iptables_mode(lab, nodes, node_name):
 @pytest.fixture(scope="module")
 def pinned_pods(lab, kubectl, cp):
     """One web pod pinned to each node (nodeName), in a namespace of their own."""
-    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", ADMIN, TEST_NS)
+    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", lab.admin_kubeconfig, TEST_NS)
     kubectl("create", "namespace", TEST_NS)
     for name in lab.nodes:
         pod = {
@@ -162,7 +164,7 @@ def pinned_pods(lab, kubectl, cp):
                                 "ports": [{"containerPort": 80}]}],
             },
         }
-        cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), ADMIN)
+        cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), lab.admin_kubeconfig)
 
     def running():
         items = json.loads(kubectl("get", "pods", "-n", TEST_NS, "-o", "json"))["items"]
@@ -172,7 +174,7 @@ def pinned_pods(lab, kubectl, cp):
     ips = wait_until(running, timeout=120, what="a running pod on every node")
     yield ips
     # Gone before the lesson looks at `docker ps` on the nodes.
-    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", ADMIN, TEST_NS)
+    cp.run("kubectl --kubeconfig %s delete namespace %s --wait=true", lab.admin_kubeconfig, TEST_NS)
 
 
 def test_each_pod_gets_an_ip_from_its_nodes_docker0_subnet(lab, pinned_pods, node_name):
@@ -190,7 +192,7 @@ def test_pod_sits_in_a_pause_container_from_the_lab_registry(lab, nodes, pinned_
     pause = [i for i in images if i.endswith("/google_containers/pause:3.4") or "pause" in i]
     assert len(ids) == 2 and len(pause) == 1, images
     if lab.container_nodes and depot:
-        assert pause[0] == f"{depot}:5000/google_containers/pause:3.4"
+        assert pause[0] == f"{depot}:{lab.registry_port}/google_containers/pause:3.4"
 
 
 def test_each_pod_is_reachable_from_the_other_nodes(lab, nodes, pinned_pods, pair):

@@ -6,15 +6,15 @@ machine pushed (the digests lab_images recorded)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, guard_drop_counters, wait_until
+from netlab_tests.ansible import ansible_value
+from netlab_tests.lab import REPO
+from netlab_tests.sentinel import guard_drop_counters
+from netlab_tests.wait import wait_until
 
 FRONTEND = "kubeguide/guestbook-php-frontend"
 
@@ -26,36 +26,6 @@ def images() -> list[str]:
         [str(REPO / "tools/build-images"), "--tags"], check=True, capture_output=True, text=True
     ).stdout
     return [line.split()[0] for line in out.splitlines()]
-
-
-@pytest.fixture(scope="session")
-def registry(lab) -> str:
-    return f"{lab.services['depot']}:5000"
-
-
-def ansible_value(lab, host: str, expression: str):
-    """An expression rendered by Ansible for one inventory host (its inventory variables)."""
-    out = subprocess.run(
-        ["ansible", host, "-i", lab.inventory, "-m", "ansible.builtin.debug",
-         "-a", json.dumps({"msg": expression})],
-        check=True, capture_output=True, text=True, cwd=REPO,
-        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    ).stdout
-    # The JSON document, without what the other enabled callbacks (profile_tasks) print around it.
-    result, _ = json.JSONDecoder().raw_decode(out, out.index("{"))
-    return result["plays"][0]["tasks"][0]["hosts"][host]["msg"]
-
-
-def role_default(role: str, name: str) -> str:
-    return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())[name]
-
-
-@pytest.fixture(scope="session")
-def pushed(lab) -> dict[str, str]:
-    """What lab_images recorded it pushed: reference -> manifest digest (its own record,
-    found where the role's default puts it)."""
-    path = Path(ansible_value(lab, "localhost", role_default("lab_images", "lab_images_digests_file")))
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +170,8 @@ def test_guestbook_images_work_together_write_to_master_read_from_slave(lab, nod
         ))
         assert written["count"] >= 1
         read = wait_until(
-            lambda: "hello from the lab" in json.loads(host.check_output("curl -fsS %s", f"{base}?cmd=get"))["messages"],
+            lambda: "hello from the lab"
+            in json.loads(host.check_output("curl -fsS %s", f"{base}?cmd=get"))["messages"],
             timeout=30, what="the message to reach redis-slave",
         )
         assert read

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_playbook
+from netlab_tests.ansible import run_playbook
 
 # unit -> the process name its journal lines carry
 NODE_UNITS = {"kubelet": "kubelet", "kube-proxy": "kube-proxy", "docker": "dockerd"}

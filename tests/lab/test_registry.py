@@ -10,14 +10,12 @@ import urllib.request
 
 import pytest
 
-from test_images import pushed, registry  # noqa: F401 - fixtures
-
 REFUSED = {401, 403, 405, 503}  # read-only distribution 2.8 answers 405 (Allow: GET, HEAD)
 SCRATCH = "netlab-test/push-refused"  # a repository nobody pushed
 
 
 @pytest.fixture(scope="session")
-def image(pushed) -> tuple[str, str, str]:  # noqa: F811
+def image(pushed) -> tuple[str, str, str]:
     """One pushed image: its repository, tag and manifest digest."""
     ref = sorted(ref for ref in pushed if ":recipe-" not in ref)[0]
     repo, tag = ref.rsplit(":", 1)
@@ -32,7 +30,7 @@ def status_from(host, method: str, url: str, *curl_args: str) -> int:
     ))
 
 
-def write_requests(registry, image):  # noqa: F811
+def write_requests(registry, image):
     """Every kind of write: start a blob upload (the first step of a push, into a pushed
     repository and into a new one), put a manifest over a tag, delete a manifest and a blob."""
     repo, tag, digest = image
@@ -42,20 +40,21 @@ def write_requests(registry, image):  # noqa: F811
         "blob upload": ("POST", f"{base}/{repo}/blobs/uploads/", ()),
         "blob upload, new repository": ("POST", f"{base}/{SCRATCH}/blobs/uploads/", ()),
         "manifest put": ("PUT", f"{base}/{repo}/manifests/{tag}",
-                         ("-H", "Content-Type: application/vnd.docker.distribution.manifest.v2+json", "--data", manifest)),
+                         ("-H", "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
+                          "--data", manifest)),
         "manifest delete": ("DELETE", f"{base}/{repo}/manifests/{digest}", ()),
         "blob delete": ("DELETE", f"{base}/{repo}/blobs/{digest}", ()),
     }
 
 
-def test_a_node_can_neither_push_nor_delete(nodes, node_name, registry, image):  # noqa: F811
+def test_a_node_can_neither_push_nor_delete(nodes, node_name, registry, image):
     host = nodes[node_name]
     answers = {what: status_from(host, method, url, *args)
                for what, (method, url, args) in write_requests(registry, image).items()}
     assert all(code in REFUSED for code in answers.values()), f"{node_name} got {answers}"
 
 
-def test_docker_push_from_a_node_is_refused_and_leaves_nothing(nodes, node_name, registry, image):  # noqa: F811
+def test_docker_push_from_a_node_is_refused_and_leaves_nothing(nodes, node_name, registry, image):
     host = nodes[node_name]
     repo, tag, _ = image
     scratch = f"{registry}/{SCRATCH}:{node_name}"
@@ -69,7 +68,7 @@ def test_docker_push_from_a_node_is_refused_and_leaves_nothing(nodes, node_name,
     assert status_from(host, "GET", f"http://{registry}/v2/{SCRATCH}/tags/list") == 404
 
 
-def test_this_machine_cannot_push_either(registry, image):  # noqa: F811
+def test_this_machine_cannot_push_either(registry, image):
     """This machine is on the lab network too: outside lab_images' push, it is refused."""
     repo, _, _ = image
     request = urllib.request.Request(f"http://{registry}/v2/{repo}/blobs/uploads/", method="POST", data=b"")
@@ -78,7 +77,7 @@ def test_this_machine_cannot_push_either(registry, image):  # noqa: F811
     assert refused.value.code in REFUSED
 
 
-def test_a_node_still_pulls_and_gets_the_pushed_digest(nodes, node_name, registry, image):  # noqa: F811
+def test_a_node_still_pulls_and_gets_the_pushed_digest(nodes, node_name, registry, image):
     host = nodes[node_name]
     repo, tag, digest = image
     headers = host.check_output(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import REPO
+from netlab_tests.lab import REPO
 
 # unit -> what it is ordered after and pulls in (Wants=)
 NODE_UNITS = {

@@ -1,5 +1,6 @@
 """Lesson step 1: a ReplicationController. One test per observation of the chapter,
-numbered as in LAB-SPEC.md, each asserting what the chapter's own commands show.
+numbered as in docs/lab-spec.md ("Step 1: observations"), each asserting what the
+chapter's own commands show.
 
 Observations 1-2 look at the empty cluster (playbooks/clean-workloads.yml);
 3-8 at the cluster after playbooks/step1-rc.yml created the `frontend` RC.
@@ -12,10 +13,12 @@ import json
 
 import pytest
 
-from conftest import ip_json, ipv4_addresses, run_playbook, wait_until
-from lesson import guestbook_from_node, guestbook_from_pod, pods
-from natrules import pod_nat_offenders
-from probe import remove_echo_server
+from netlab_tests.ansible import run_playbook
+from netlab_tests.hosts import ip_json, ipv4_addresses
+from netlab_tests.lesson import guestbook_from_node, guestbook_from_pod, pods
+from netlab_tests.natrules import pod_nat_offenders
+from netlab_tests.probe import remove_echo_server
+from netlab_tests.wait import wait_until
 
 CALLER_NS = "netlab-lesson-caller"
 # What other test sessions create, should one have been cut off before cleaning up.
@@ -141,7 +144,8 @@ def test_6_docker_port_pause_maps_80_tcp_to_the_hosts_port_80_which_answers(lab,
     pause = pod_containers(pod_node, frontend.name)["POD"]
     mapping = pod_node.check_output("docker port %s", pause["Id"][:12]).splitlines()
     assert "80/tcp -> 0.0.0.0:80" in mapping
-    assert pod_node.check_output("docker port %s", pod_containers(pod_node, frontend.name)["php-redis"]["Id"][:12]) == ""
+    php_redis = pod_containers(pod_node, frontend.name)["php-redis"]["Id"][:12]
+    assert pod_node.check_output("docker port %s", php_redis) == ""
     # The node's lab IP, port 80, is the pod's frontend - asked from another node.
     other = next(n for n in lab.nodes if n != frontend.node)
     page = nodes[other].check_output("curl -fsS -m 10 http://%s:80/", lab.nodes[frontend.node].lab_ip)

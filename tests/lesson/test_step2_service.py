@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import uuid
 
 import pytest
 
-from conftest import run_playbook, wait_until
-from lesson import guestbook_from_node, guestbook_from_pod, pods
-from natrules import pod_nat_offenders
+from netlab_tests.ansible import run_playbook
+from netlab_tests.lesson import (
+    endpoint_addresses,
+    guestbook_from_node,
+    guestbook_from_pod,
+    kube_proxy_chain,
+    pods,
+)
+from netlab_tests.natrules import pod_nat_offenders
+from netlab_tests.wait import wait_until
 
 REQUESTS = 30  # a miss of one of 3 endpoints in 30 random picks: (2/3)^30 * 3 < 2e-5
 ATTEMPTS = 30  # from a pod: both other endpoints among 30 picks, as likely
@@ -42,30 +48,6 @@ def frontends(kubectl, step2):
     found = pods(kubectl, "name=frontend")
     assert len(found) == 3 and all(p.phase == "Running" for p in found), found
     return found
-
-
-def endpoint_addresses(kubectl, name: str) -> set[str]:
-    ep = json.loads(kubectl("get", "endpoints", name, "-o", "json"))
-    return {f"{a['ip']}:{port['port']}" for s in ep.get("subsets", []) for a in s.get("addresses", [])
-            for port in s["ports"]}
-
-
-def kube_proxy_chain(nat: str, cluster_ip: str, port: int) -> tuple[str, list[str], dict[str, str]]:
-    """KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-*: the service chain, its endpoint
-    chains in order, and each endpoint chain's DNAT target."""
-    rules = [r for r in nat.splitlines() if r.startswith("-A ")]
-    jump = [r for r in rules if r.startswith("-A KUBE-SERVICES ") and f"-d {cluster_ip}/32" in r
-            and f"--dport {port}" in r and "-j KUBE-SVC-" in r]
-    assert len(jump) == 1, jump
-    svc = jump[0].split("-j ")[-1].strip()
-    seps = [r.split("-j ")[-1].strip() for r in rules if r.startswith(f"-A {svc} ") and "-j KUBE-SEP-" in r]
-    dnat = {}
-    for sep in seps:
-        targets = [re.search(r"--to-destination (\S+)", r).group(1)
-                   for r in rules if r.startswith(f"-A {sep} ") and "-j DNAT" in r]
-        assert len(targets) == 1, (sep, targets)
-        dnat[sep] = targets[0]
-    return svc, seps, dnat
 
 
 def test_service_gets_a_cluster_ip_in_the_service_range(lab, service):

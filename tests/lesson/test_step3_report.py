@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_playbook
-from htmltree import CHROMIUM, Element, headless_chromium, parse_html
-from lesson import pods
+from netlab_report import browser
+from netlab_tests.ansible import run_playbook
+from netlab_tests.htmltree import Element, parse_html
+from netlab_tests.lab import REPO
+from netlab_tests.lesson import pods
 
 pytestmark = pytest.mark.lab
 
@@ -57,10 +59,10 @@ def cluster(report_dir, kubectl) -> dict[str, list[dict]]:
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
     """Run headless Chromium with the given arguments (one profile for the module)."""
-    if CHROMIUM is None:
+    if browser.find_chromium() is None:
         pytest.fail("headless Chromium is needed to render the report: apt-get install chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
-    return lambda *args: headless_chromium(profile, *args)
+    return lambda *args: browser.headless(profile, *args)
 
 
 @pytest.fixture(scope="module")

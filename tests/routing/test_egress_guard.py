@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import ip_json, playbook_run, run_playbook
-from probe import PROBE_IMAGE, ensure_probe_image
-from sentinel import (FOREIGN4, FOREIGN6, GUARD, GUARD_CHAIN, REPO, dropped, guard_check,
-                      guard_counters)
+from netlab_tests.ansible import ansible_playbook, playbook_run, run_playbook
+from netlab_tests.hosts import ip_json
+from netlab_tests.lab import REPO
+from netlab_tests.probe import PROBE_IMAGE, ensure_probe_image
+from netlab_tests.sentinel import FOREIGN4, FOREIGN6, GUARD, GUARD_CHAIN, dropped, guard_check, guard_counters
 
 HOOK_COMMENT = "k8s-netlab egress guard"
 FORGER = "netlab-forger"
@@ -167,7 +166,8 @@ def test_guard_drops_node_and_pod_traffic_to_the_outside(lab, node, machine, sen
     # on Vagrant machines (their default route leaves with that interface's address).
     assert drops(middle) - drops(before) >= 2, "the node's packets were not dropped by the guard"
     pod_rule = f"from {lab.pod_cidr}"
-    assert dropped(after, pod_rule) - dropped(middle, pod_rule) >= 2, "the pod's packets were not dropped as pod traffic"
+    assert dropped(after, pod_rule) - dropped(middle, pod_rule) >= 2, \
+        "the pod's packets were not dropped as pod traffic"
     assert sentinel.received(machine) == 0, "lab traffic reached the outside"
 
 
@@ -266,11 +266,9 @@ def test_the_guard_is_not_removed_while_a_lab_machine_runs(lab, machine, tmp_pat
         "  roles: [{role: egress_guard, egress_guard_state: absent}]\n"
     )
     try:
-        proc = subprocess.run(
-            # --check: should the refusal ever break, nothing is removed all the same.
-            ["ansible-playbook", "--check", "-i", lab.inventory, str(play)], capture_output=True, text=True, cwd=REPO,
-            env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "true"},
-        )
+        # --check: should the refusal ever break, nothing is removed all the same.
+        proc = ansible_playbook(play, "--check", inventory=lab.inventory,
+                                env={"ANSIBLE_ROLES_PATH": str(REPO / "roles")})
         assert proc.returncode != 0, "the guard was removed while the lab runs"
         assert "the egress guard stays until they are gone" in proc.stdout, proc.stdout[-3000:]
         check = guard_check(machine)

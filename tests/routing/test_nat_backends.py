@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from natrules import (
+from netlab_tests.natrules import (
     BACKENDS,
     IP6TABLES_LEGACY,
     IP6TABLES_NFT,

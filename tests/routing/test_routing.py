@@ -6,13 +6,16 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from conftest import ip_json, ipv4_addresses
-from natrules import KUBE_MASQ_GUARD, nat_rules_that_could_rewrite_pod_sources, pod_nat_offenders
-from probe import ask_echo, ensure_echo
+from netlab_tests.natrules import KUBE_MASQ_GUARD, nat_rules_that_could_rewrite_pod_sources, pod_nat_offenders
+from netlab_tests.probe import ask_echo, ensure_echo
+from netlab_tests.routing import (
+    check_docker0_has_the_nodes_bip,
+    check_routing_table_holds_exactly_the_other_nodes_pod_subnets,
+)
 
 
 def test_docker0_has_the_nodes_bip(lab, nodes, node_name):
-    assert ipv4_addresses(nodes[node_name], "docker0") == [str(lab.nodes[node_name].bip)]
+    check_docker0_has_the_nodes_bip(lab, nodes, node_name)
 
 
 def test_docker_bridge_network_is_the_pod_subnet_without_masquerading(lab, nodes, node_name):
@@ -24,17 +27,7 @@ def test_docker_bridge_network_is_the_pod_subnet_without_masquerading(lab, nodes
 
 
 def test_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, node_name):
-    routes = ip_json(nodes[node_name], "route", "show", "table", "main")
-    pod_routes = {
-        (r["dst"], r.get("gateway"), r.get("protocol"))
-        for r in routes
-        if r["dst"] != "default"
-        and ipaddress.ip_network(r["dst"]).overlaps(lab.pod_cidr)
-        and r.get("dev") != "docker0"
-    }
-    expected = {(str(o.pod_subnet), o.lab_ip, "netlab") for o in lab.others(node_name)}
-    assert pod_routes == expected
-    assert len(pod_routes) == len(lab.nodes) - 1
+    check_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, node_name)
 
 
 def test_no_masquerade_or_snat_for_pod_traffic(lab, nodes, node_name):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import wait_until
-from probe import ask_echo, ensure_echo
-from test_routing import (
-    test_docker0_has_the_nodes_bip,
-    test_routing_table_holds_exactly_the_other_nodes_pod_subnets,
+from netlab_tests.probe import ask_echo, ensure_echo
+from netlab_tests.routing import (
+    check_docker0_has_the_nodes_bip,
+    check_routing_table_holds_exactly_the_other_nodes_pod_subnets,
 )
+from netlab_tests.wait import wait_until
 
 
 def test_routes_docker0_and_pod_traffic_are_back_after_a_node_restart(lab, nodes, machine):
@@ -27,8 +27,8 @@ def test_routes_docker0_and_pod_traffic_are_back_after_a_node_restart(lab, nodes
     )
     wait_until(lambda: host.service("docker").is_running, what="Docker on the restarted node")
 
-    test_docker0_has_the_nodes_bip(lab, nodes, restarted)
-    test_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, restarted)
+    check_docker0_has_the_nodes_bip(lab, nodes, restarted)
+    check_routing_table_holds_exactly_the_other_nodes_pod_subnets(lab, nodes, restarted)
     # Traffic both ways, still without NAT.
     own, seen = ask_echo(host, ensure_echo(nodes[other]))
     assert seen == own

@@ -1,4 +1,7 @@
-"""Unit tests of tools/lab-report, run on a sample of observations (fixtures/observations.json).
+"""Unit tests of the lab report (tools/netlab_report, the package behind tools/lab-report),
+run on a sample of observations (fixtures/observations.json): the package's functions
+directly, and the command itself (tools/lab-report) for its outputs, messages and
+exit status.
 
 The sample is what playbooks/observe.yml wrote on the real lab after lesson step 2:
 three nodes, the guestbook (a 3-replica `frontend` RC with hostPort 80, `redis-master`,
@@ -17,35 +20,53 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from htmltree import CHROMIUM, Element, laid_out, parse_html
+from netlab_report import browser
+from netlab_report.diagram import Diagram
+from netlab_report.observations import InputError, load_observations, parse_lab
+from netlab_report.page import render_html
+from netlab_report.transcript import render_transcript
+from netlab_tests.htmltree import Element, laid_out, parse_html
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "lab-report"
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "observations.json"
 RULE = "=" * 78
 PROMPT = re.compile(r"^[\w.-]+# ")
+CHROMIUM = browser.find_chromium()
 
 
-def run_tool(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=60)
+def run_tool(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True,
+                          timeout=60, env=env)
 
 
-def render(obs: dict, tmp_path: Path) -> Path:
-    """Write obs, run the tool on it; return the output directory."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    source = tmp_path / "observations.json"
-    source.write_text(json.dumps(obs))
-    out = tmp_path / "out"
-    result = run_tool(source, out)
-    assert result.returncode == 0, result.stderr
-    return out
+@dataclass
+class Report:
+    """What the tool writes for some observations: transcript.txt and report.html."""
+
+    transcript: str
+    html: str
+
+    def page(self) -> Element:
+        return parse_html(self.html)
+
+    def svg(self) -> Element:
+        return self.page().one("svg")
+
+
+def render(obs: dict) -> Report:
+    """The report of obs, made by the package's functions as the command makes it."""
+    lab = parse_lab(obs)
+    return Report(render_transcript(lab), render_html(lab, Diagram(lab).render()))
 
 
 @pytest.fixture
@@ -54,13 +75,13 @@ def sample() -> dict:
 
 
 @pytest.fixture
-def out(sample, tmp_path) -> Path:
-    return render(sample, tmp_path)
+def report(sample) -> Report:
+    return render(sample)
 
 
 @pytest.fixture
-def svg(out) -> Element:
-    return parse_html((out / "report.html").read_text()).one("svg")
+def svg(report) -> Element:
+    return report.svg()
 
 
 def items(obs: dict, kind: str) -> list[dict]:
@@ -100,12 +121,12 @@ def sections(transcript: str) -> list[tuple[str, list[str]]]:
     """(heading, prompt lines) of each section of a transcript."""
     found = []
     blocks = transcript.split(RULE + "\n")
-    for heading, body in zip(blocks[1::2], blocks[2::2]):
+    for heading, body in zip(blocks[1::2], blocks[2::2], strict=False):
         found.append((heading.strip(), [line for line in body.splitlines() if PROMPT.match(line)]))
     return found
 
 
-# ------------------------------------------------------------------ output files
+# ------------------------------------------------------------------ the command
 
 
 def test_writes_both_files_and_prints_their_paths(sample, tmp_path):
@@ -117,34 +138,72 @@ def test_writes_both_files_and_prints_their_paths(sample, tmp_path):
     assert result.stdout.splitlines() == [str(out / "transcript.txt"), str(out / "report.html")]
     assert (out / "transcript.txt").stat().st_size > 0
     assert (out / "report.html").stat().st_size > 0
+    expected = render(sample)
+    assert (out / "transcript.txt").read_text() == expected.transcript
+    assert (out / "report.html").read_text() == expected.html
+
+
+def test_runs_as_the_observe_role_runs_it(tmp_path):
+    """roles/observe runs tools/lab-report itself, with the system python3 (no venv on the
+    PATH), from any directory: it finds its package beside itself."""
+    result = subprocess.run([str(TOOL), str(SAMPLE), "out"], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["out/transcript.txt", "out/report.html"]
+    assert (tmp_path / "out" / "report.html").read_text() == render(json.loads(SAMPLE.read_text())).html
+
+
+def test_bad_usage_exits_2():
+    result = run_tool(SAMPLE)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: lab-report ") and "Traceback" not in result.stderr
+
+
+def test_an_unwritable_output_exits_1_with_a_message(tmp_path):
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    result = run_tool(SAMPLE, taken)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"lab-report: cannot write {taken}") and "Traceback" not in result.stderr
+
+
+def test_a_screenshot_without_chromium_exits_1_with_a_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NETLAB_CHROMIUM"} | {"PATH": str(tmp_path)}
+    png = tmp_path / "docs" / "lab-report.png"
+    result = run_tool("--screenshot", png, SAMPLE, tmp_path / "out", env=env)
+    assert result.returncode == 1
+    assert result.stderr == ("lab-report: screenshot failed: no Chromium found "
+                             "(apt-get install chromium, or set NETLAB_CHROMIUM)\n")
+    assert (tmp_path / "out" / "report.html").is_file() and not png.parent.exists()
 
 
 # -------------------------------------------------------------------- transcript
 
 
-def test_transcript_has_the_control_plane_then_each_node_with_its_commands_in_order(sample, out):
-    got = sections((out / "transcript.txt").read_text())
+def test_transcript_has_the_control_plane_then_each_node_with_its_commands_in_order(sample, report):
+    got = sections(report.transcript)
     cp = sample["control_plane"]
     expected = [(cp, [f"{cp}# {c['command']}" for c in sample["kubectl"]])]
-    expected += [(name, [f"{name}# {c['command']}" for c in node["commands"]]) for name, node in sample["nodes"].items()]
+    expected += [(name, [f"{name}# {c['command']}" for c in node["commands"]])
+                 for name, node in sample["nodes"].items()]
     assert [prompts for _, prompts in got] == [prompts for _, prompts in expected]
     assert "control plane" in got[0][0]
-    for (heading, _), (name, _) in zip(got[1:], expected[1:]):
+    for (heading, _), (name, _) in zip(got[1:], expected[1:], strict=True):
         assert heading.startswith(name) and sample["nodes"][name]["lab_ip"] in heading
 
 
-def test_transcript_puts_each_output_right_after_its_command(sample, out):
-    transcript = (out / "transcript.txt").read_text()
+def test_transcript_puts_each_output_right_after_its_command(sample, report):
+    transcript = report.transcript
     node = sample["nodes"]["node2"]
     for cmd in node["commands"]:
         block = f"node2# {cmd['command']}\n{cmd['stdout'].rstrip(chr(10))}\n"
         assert block in transcript, f"output of {cmd['command']!r} does not follow it"
 
 
-def test_transcript_shows_stderr_and_exit_status_of_failed_commands(sample, tmp_path):
+def test_transcript_shows_stderr_and_exit_status_of_failed_commands(sample):
     sample["nodes"]["node3"]["commands"][2] = {"command": "docker ps", "rc": 1, "stdout": "",
                                                "stderr": "Cannot connect to the Docker daemon\n"}
-    transcript = (render(sample, tmp_path) / "transcript.txt").read_text()
+    transcript = render(sample).transcript
     assert "node3# docker ps\nCannot connect to the Docker daemon\n[exit status 1]\n" in transcript
     assert transcript.count("[exit status") == 1
 
@@ -152,8 +211,8 @@ def test_transcript_shows_stderr_and_exit_status_of_failed_commands(sample, tmp_
 # --------------------------------------------------------------------------- page
 
 
-def test_page_is_self_contained(out):
-    page = parse_html((out / "report.html").read_text())
+def test_page_is_self_contained(report):
+    page = report.page()
     assert page.find_all("h1") and page.find_all("table")
     for e in page.iter():
         assert not e.attrs.get("src"), f"<{e.tag}> loads {e.attrs['src']}"
@@ -162,16 +221,16 @@ def test_page_is_self_contained(out):
     assert len(page.find_all("svg")) == 1
 
 
-def test_page_has_node_pod_and_service_tables(sample, out):
-    tables = parse_html((out / "report.html").read_text()).find_all("table")
+def test_page_has_node_pod_and_service_tables(sample, report):
+    tables = report.page().find_all("table")
     cells = [" ".join(td.text() for td in t.find_all("td")) for t in tables]
     assert all(n["lab_ip"] in cells[0] for n in sample["nodes"].values())
     assert all(p["status"]["podIP"] in cells[1] for p in items(sample, "Pod"))
     assert all(s["spec"]["clusterIP"] in cells[2] for s in items(sample, "Service"))
 
 
-def test_page_holds_the_transcript_per_host(sample, out):
-    page = parse_html((out / "report.html").read_text())
+def test_page_holds_the_transcript_per_host(sample, report):
+    page = report.page()
     details = page.find_all("details")
     assert [d.attrs["data-host"] for d in details] == [sample["control_plane"], *sample["nodes"]]
     node1_address = f"inet {sample['nodes']['node1']['lab_ip']}/24"
@@ -212,7 +271,7 @@ def test_node_shows_lab_interface_and_docker0(sample, svg, name):
     assert ("control plane" in texts) == (name == sample["control_plane"])
 
 
-def test_a_given_bip_and_a_templated_role_are_understood(sample, tmp_path):
+def test_a_given_bip_and_a_templated_role_are_understood(sample):
     """A `bip` says docker0's address even where `ip addr` shows none; `control_plane` may be a string."""
     del sample["control_plane"]
     for name, node in sample["nodes"].items():
@@ -220,26 +279,26 @@ def test_a_given_bip_and_a_templated_role_are_understood(sample, tmp_path):
         node["bip"] = f"{subnet[1]}/{subnet.prefixlen}"
         node["addresses"] = [link for link in node["addresses"] if link["ifname"] != "docker0"]
         node["control_plane"] = str(name == "node2")
-    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    svg = render(sample).svg()
     for name, node in sample["nodes"].items():
         texts = svg.one("g", "node", name=name).texts()
         assert f"docker0 {node['bip']}" in texts
         assert ("control plane" in texts) == (name == "node2")
 
 
-def test_docker0_is_unknown_without_bip_or_address(sample, tmp_path):
+def test_docker0_is_unknown_without_bip_or_address(sample):
     node2 = sample["nodes"]["node2"]
     node2["addresses"] = [link for link in node2["addresses"] if link["ifname"] != "docker0"]
-    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    svg = render(sample).svg()
     assert "docker0 ?" in svg.one("g", "node", name="node2").texts()
     assert f"docker0 {docker0_address(sample['nodes']['node1'])}" in svg.one("g", "node", name="node1").texts()
 
 
-def test_lab_interface_is_found_by_address_not_by_name(sample, tmp_path):
+def test_lab_interface_is_found_by_address_not_by_name(sample):
     node1, node2 = sample["nodes"]["node1"], sample["nodes"]["node2"]
     link = next(link for link in node2["addresses"] if link["ifname"] == "eth0")
     link["ifname"] = link["addr_info"][0]["label"] = "enp0s8"
-    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    svg = render(sample).svg()
     assert f"enp0s8 {node2['lab_ip']}" in svg.one("g", "node", name="node2").texts()
     assert f"eth0 {node1['lab_ip']}" in svg.one("g", "node", name="node1").texts()
 
@@ -285,11 +344,11 @@ def test_host_port_mapping_is_on_the_pause_container(sample, svg):
         assert not any("→" in t for g in box.find_all("g", "app") for t in g.texts())
 
 
-def test_containers_kubernetes_did_not_make_are_shown_apart(sample, tmp_path):
+def test_containers_kubernetes_did_not_make_are_shown_apart(sample):
     node3 = sample["nodes"]["node3"]
     ip = str(ipaddress.ip_network(node3["pod_subnet"])[9])
     node3["containers"].append(other_container(node3, "netlab-echo", ip))
-    svg = parse_html((render(sample, tmp_path) / "report.html").read_text()).one("svg")
+    svg = render(sample).svg()
     other = svg.one("g", "node", name="node3").one("g", "other")
     assert other.texts() == ["netlab-echo", ip]
     assert other.ancestor("g", "pod") is None
@@ -335,7 +394,7 @@ def test_kubernetes_service_points_at_the_control_plane_node(sample, svg):
 # --------------------------------------------------------------------- robustness
 
 
-def test_odd_input_still_renders(sample, tmp_path):
+def test_odd_input_still_renders(sample):
     """A node without pods, one without any facts, junk entries, and no Kubernetes view at all."""
     sample["nodes"]["node4"] = {"lab_ip": "192.168.1.132", "bip": "10.1.40.1/24", "addresses": [], "routes": [],
                                 "containers": [], "commands": []}
@@ -343,8 +402,8 @@ def test_odd_input_still_renders(sample, tmp_path):
     sample["nodes"]["node3"]["containers"].append(None)
     sample["nodes"]["node2"]["routes"] = "not a list"
     copy_of_kubernetes = {"kubernetes": sample.pop("kubernetes")}
-    out = render(sample, tmp_path)
-    svg = parse_html((out / "report.html").read_text()).one("svg")
+    out = render(sample)
+    svg = out.svg()
     assert [g.attrs["data-name"] for g in svg.find_all("g", "node")] == ["node1", "node2", "node3", "node4", "node5"]
     assert "no pods" in svg.one("g", "node", name="node4").texts()
     assert not svg.one("g", "node", name="node2").find_all("g", "route")
@@ -355,16 +414,16 @@ def test_odd_input_still_renders(sample, tmp_path):
         box = svg.one("g", "node", name="node2").one("g", "pod", name=pod["metadata"]["name"])
         assert box.attrs["data-ip"] == pod["status"]["podIP"]
     assert not svg.find_all("g", "service")
-    assert "node5# " not in (out / "transcript.txt").read_text()
+    assert "node5# " not in out.transcript
 
 
-def test_many_nodes_widen_the_picture(sample, tmp_path):
-    narrow = float(parse_html((render(sample, tmp_path / "a") / "report.html").read_text()).one("svg").attrs["width"])
+def test_many_nodes_widen_the_picture(sample):
+    narrow = float(render(sample).svg().attrs["width"])
     for i in range(4, 9):
         node = copy.deepcopy(sample["nodes"]["node3"])
         node.update(lab_ip=f"192.168.1.{128 + i}", bip=f"10.1.{i}0.1/24", containers=[], commands=[])
         sample["nodes"][f"node{i}"] = node
-    svg = parse_html((render(sample, tmp_path / "b") / "report.html").read_text()).one("svg")
+    svg = render(sample).svg()
     assert len(svg.find_all("g", "node")) == 8
     assert float(svg.attrs["width"]) > 2 * narrow
     assert_boxes_inside(svg)
@@ -386,6 +445,24 @@ def test_bad_input_exits_2_with_a_message(tmp_path, content, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read"),
+    ("{not json", "is not valid JSON"),
+    ("[1, 2]", "holds no observations"),
+])
+def test_unusable_observations_are_an_input_error(tmp_path, content, message):
+    source = tmp_path / "observations.json"
+    if content is not None:
+        source.write_text(content)
+    with pytest.raises(InputError) as raised:
+        load_observations(source)
+    assert message in str(raised.value) and str(source) in str(raised.value)
+
+
+def test_observations_load_as_written(sample):
+    assert load_observations(SAMPLE) == sample
+
+
 def test_sample_is_the_chapter_lab(sample):
     """The sample keeps the chapter's addressing, so the tests above mean what they say."""
     pod_cidr = ipaddress.ip_network(sample["lab"]["pod_cidr"])
@@ -396,13 +473,62 @@ def test_sample_is_the_chapter_lab(sample):
         assert ipaddress.ip_address(pod["status"]["podIP"]) in subnet
 
 
+# ------------------------------------------------------------- the browser runner
+
+
+def fake_chromium(directory: Path, name: str, script: str) -> Path:
+    """An executable that stands in for Chromium."""
+    directory.mkdir(parents=True, exist_ok=True)
+    binary = directory / name
+    binary.write_text(f"#!/bin/sh\n{script}\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_netlab_chromium_names_the_binary_else_chromium_is_looked_for(tmp_path, monkeypatch):
+    named = fake_chromium(tmp_path / "elsewhere", "my-chromium", "exit 0")
+    on_path = fake_chromium(tmp_path / "bin", "chromium", "exit 0")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    monkeypatch.setenv("NETLAB_CHROMIUM", str(named))
+    assert browser.find_chromium() == str(named)
+    monkeypatch.setenv("NETLAB_CHROMIUM", str(tmp_path / "none-here"))
+    assert browser.find_chromium() == str(on_path)
+    monkeypatch.delenv("NETLAB_CHROMIUM")
+    assert browser.find_chromium() == str(on_path)
+    on_path.unlink()
+    assert browser.find_chromium() is None
+    with pytest.raises(browser.BrowserError, match="no Chromium found"):
+        browser.headless(tmp_path / "profile", "--dump-dom", "about:blank")
+
+
+def test_the_runner_runs_chromium_headless_with_its_own_profile(tmp_path, monkeypatch):
+    binary = fake_chromium(tmp_path, "chromium", 'printf "%s\\n" "$@"')
+    monkeypatch.setenv("NETLAB_CHROMIUM", str(binary))
+    page = tmp_path / "page.html"
+    assert browser.dump_dom(page, tmp_path / "profile").splitlines() == [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
+
+
+def test_the_runner_says_what_failed(tmp_path, monkeypatch):
+    binary = fake_chromium(tmp_path, "chromium", "echo cannot open display >&2; exit 3")
+    monkeypatch.setenv("NETLAB_CHROMIUM", str(binary))
+    with pytest.raises(browser.BrowserError, match="failed \\(exit 3\\): cannot open display"):
+        browser.headless(tmp_path / "profile", "--dump-dom", "about:blank")
+    png = tmp_path / "shots" / "page.png"
+    with pytest.raises(browser.BrowserError, match=f"wrote no {png} \\(exit 3\\): cannot open display"):
+        browser.screenshot(tmp_path / "page.html", png, 100, 50, tmp_path / "profile")
+
+
 # ------------------------------------------------------------------ in a browser
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
 def test_nothing_sticks_out_in_a_browser(sample, tmp_path):
     """Chromium lays the page out: no group leaves the viewBox, no label leaves its box."""
     sample["nodes"]["node2"]["containers"][0]["Config"]["Labels"]["io.kubernetes.pod.name"] = "x" * 60
-    svg = laid_out(render(sample, tmp_path) / "report.html", tmp_path / "profile")
+    page = tmp_path / "report.html"
+    page.write_text(render(sample).html)
+    svg = laid_out(page, tmp_path / "profile")
     assert (svg.attrs.get("data-clipped"), svg.attrs.get("data-overflow")) == ("0", "0")
 
 
@@ -431,8 +557,8 @@ def lengthen_a_pod_name(html: str, sample: dict) -> str:
 ])
 def test_the_layout_check_counts_what_sticks_out(sample, tmp_path, spoil, counter, other):
     """The page's check is no rubber stamp: spoil the rendered page and the right count goes up."""
-    page = render(sample, tmp_path) / "report.html"
-    page.write_text(spoil(page.read_text(), sample))
+    page = tmp_path / "report.html"
+    page.write_text(spoil(render(sample).html, sample))
     svg = laid_out(page, tmp_path / "profile")
     assert svg.attrs.get(counter, "0") != "0", f"{spoil.__name__}: {counter}={svg.attrs.get(counter)!r}"
     assert svg.attrs.get(other) == "0", f"{spoil.__name__}: {other}={svg.attrs.get(other)!r}"

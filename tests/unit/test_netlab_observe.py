@@ -13,7 +13,8 @@ _SPEC.loader.exec_module(observe)
 
 
 def test_a_node_command_is_shown_as_the_argv_that_ran():
-    result = {"cmd": ["docker", "port", "3f2a"], "rc": 0, "stdout": "80/tcp -> 0.0.0.0:80", "stderr": "", "item": "3f2a"}
+    result = {"cmd": ["docker", "port", "3f2a"], "rc": 0, "stdout": "80/tcp -> 0.0.0.0:80", "stderr": "",
+              "item": "3f2a"}
     assert observe.netlab_command_record(result) == {
         "command": "docker port 3f2a", "rc": 0, "stdout": "80/tcp -> 0.0.0.0:80", "stderr": "",
     }

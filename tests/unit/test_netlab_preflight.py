@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from netlab_tests.lab import DEFAULT_INVENTORY, load_lab
+
 ROOT = Path(__file__).resolve().parents[2]
 _SPEC = importlib.util.spec_from_file_location("netlab_preflight", ROOT / "plugins/filter/netlab_preflight.py")
 preflight = importlib.util.module_from_spec(_SPEC)
@@ -502,6 +504,8 @@ def test_real_hosts_may_have_no_depot():
 # --- Releases the download role knows.
 
 DOWNLOAD = yaml.safe_load((ROOT / "roles/download/defaults/main.yml").read_text())
+# Its release is the lab's (download_kube_version: "{{ netlab_kube_version }}"), read through the inventory.
+DOWNLOAD["download_kube_version"] = load_lab(str(DEFAULT_INVENTORY)).kube_version
 TABLE = DOWNLOAD["download_checksums"]
 
 
@@ -655,7 +659,7 @@ def test_bridge_name_taken_by_another_device():
 
 def test_the_labs_own_bridge_and_network_pass_while_the_lab_is_up():
     assert host_problems() == []
-    assert preflight.netlab_lab_bridges([DEFAULT_BRIDGE, LAB_NETWORK]) == ["netlab0"]
+    assert preflight.netlab_lab_bridges([DEFAULT_BRIDGE, LAB_NETWORK], "io.k8s-netlab.lab") == ["netlab0"]
 
 
 def test_lab_network_name_taken_by_a_foreign_network():
@@ -686,9 +690,8 @@ def test_foreign_network_with_the_labs_bridge_name_and_subnet():
 
 def test_unnamed_bridge_is_br_and_its_id():
     net = {"Driver": "bridge", "Id": "0123456789abcdef", "Options": {}, "Labels": {"io.k8s-netlab.lab": "true"}}
-    assert preflight.netlab_lab_bridges([net, {"Driver": "host", "Labels": {"io.k8s-netlab.lab": ""}}]) == [
-        "br-0123456789ab"
-    ]
+    host = {"Driver": "host", "Labels": {"io.k8s-netlab.lab": ""}}
+    assert preflight.netlab_lab_bridges([net, host], "io.k8s-netlab.lab") == ["br-0123456789ab"]
 
 
 @pytest.mark.parametrize("flag", ["--iptables=false", "--iptables=0", "--iptables=False", "--iptables=f"])

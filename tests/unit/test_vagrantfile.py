@@ -127,7 +127,7 @@ def test_one_setting_moves_every_lab_address_keeping_its_host_part():
     net = ipaddress.ip_network(moved["lab_network"])
     old = ipaddress.ip_network(base["lab_network"])
     assert str(net) == "192.168.56.0/24"
-    for before, after in zip(base["machines"], moved["machines"]):
+    for before, after in zip(base["machines"], moved["machines"], strict=True):
         a, b = ipaddress.ip_address(before["lab_ip"]), ipaddress.ip_address(after["lab_ip"])
         assert b in net
         assert int(b) - int(net.network_address) == int(a) - int(old.network_address)
@@ -174,7 +174,8 @@ def test_docker_machines_get_the_node_flags_the_role_states():
     args = json.loads(ruby_eval("puts Netlab.node_container_args[:args].to_json"))
     for cap in defaults["node_containers_cap_drop"]:
         assert f"--cap-drop={cap}" in args
-    for key, flag in [("node_containers_capabilities", "--cap-add"), ("node_containers_security_opts", "--security-opt"),
+    for key, flag in [("node_containers_capabilities", "--cap-add"),
+                      ("node_containers_security_opts", "--security-opt"),
                       ("node_containers_device_cgroup_rules", "--device-cgroup-rule"),
                       ("node_containers_devices", "--device"), ("node_containers_tmpfs", "--tmpfs")]:
         assert [a.split("=", 1)[1] for a in args if a.startswith(flag + "=")] == defaults[key], key

@@ -18,7 +18,8 @@ import re
 
 import pytest
 
-from conftest import ip_json, run_playbook
+from netlab_tests.ansible import run_playbook
+from netlab_tests.hosts import ip_json
 
 STANDIN_GRUB = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"\n'
 FLAG = "systemd.unified_cgroup_hierarchy=0"

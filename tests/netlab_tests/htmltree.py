@@ -1,18 +1,15 @@
 """A small DOM for tests of the lab report: the page parsed with the standard library's
 HTMLParser into elements that can be queried by tag, class and data-* attributes, and
-the page as headless Chromium lays it out."""
+the page as headless Chromium lays it out (netlab_report.browser, the report's own
+runner)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-# Debian's `chromium`, or the binary NETLAB_CHROMIUM names; None when there is none.
-CHROMIUM = shutil.which(os.environ.get("NETLAB_CHROMIUM", "chromium"))
+from netlab_report import browser
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -94,15 +91,6 @@ def parse_html(text: str) -> Element:
     return builder.root
 
 
-def headless_chromium(profile: Path, *args: str) -> str:
-    """Run headless Chromium with its own profile directory; its standard output."""
-    return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-         f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=180, check=True,
-    ).stdout
-
-
 def laid_out(page: Path, profile: Path) -> Element:
     """The page's <svg> after Chromium has laid it out and the page's layout check has run."""
-    return parse_html(headless_chromium(profile, "--dump-dom", page.as_uri())).one("svg")
+    return parse_html(browser.dump_dom(page, profile)).one("svg")

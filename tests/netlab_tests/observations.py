@@ -1,13 +1,13 @@
 """The lesson's key observations, checked quickly: is the lab as step 2 left it?
 
 For drills (and anything else that breaks the lab on purpose and wants to see it
-whole again). With the step-2 workloads deployed (`lesson_step2` in this directory's
-conftest runs playbooks/step2-service.yml), one call:
+whole again). With the step-2 workloads deployed (`lesson_step2` in
+tests/drills/conftest.py runs playbooks/step2-service.yml), one call:
 
-    from observations import check
+    from netlab_tests.observations import check
     seen = check(lab, nodes, kubectl)            # waits up to 180 s in all, else fails
 
-checks, as tests/lesson/test_step2_service.py does (with its helpers and lesson.py's):
+checks, as tests/lesson/test_step2_service.py does (with netlab_tests.lesson's helpers):
 
 1. the frontend pods run one per node, the redis pods run, every pod's IP is in its
    node's pod subnet (the inventory's `netlab_pod_subnet`), and the Endpoints are
@@ -29,18 +29,18 @@ took); it fails the test with the part that did not hold. Also here:
 from __future__ import annotations
 
 import ipaddress
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-LESSON = Path(__file__).resolve().parent.parent / "lesson"
-if str(LESSON) not in sys.path:
-    sys.path.append(str(LESSON))
-
-from conftest import wait_until  # noqa: E402
-from lesson import Pod, guestbook_from_node, guestbook_from_pod, pods  # noqa: E402
-from test_step2_service import endpoint_addresses, kube_proxy_chain  # noqa: E402
+from netlab_tests.lesson import (
+    Pod,
+    endpoint_addresses,
+    guestbook_from_node,
+    guestbook_from_pod,
+    kube_proxy_chain,
+    pods,
+)
+from netlab_tests.wait import wait_until
 
 DEFAULT_TIMEOUT_S = 180
 SERVICE = "frontend"
@@ -111,7 +111,7 @@ def check(lab, nodes, kubectl, timeout: float = DEFAULT_TIMEOUT_S) -> Seen:
     until(from_a_pod, f"the cluster IP {cluster_ip} from the pod {caller.name} reaches a pod on another node")
 
     ordered = sorted(frontends, key=lambda p: p.node)
-    for here, there in zip(ordered, ordered[1:] + ordered[:1]):
+    for here, there in zip(ordered, ordered[1:] + ordered[:1], strict=True):
         until(lambda here=here, there=there:
               _served(guestbook_from_pod(kubectl, here.name, there.ip), {there.name}, here.ip),
               f"{here.name} on {here.node} reaches {there.name} on {there.node} at {there.ip}, "

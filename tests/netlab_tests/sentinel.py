@@ -16,7 +16,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 NAMESPACE = "netlab-sentinel"
 HOST_IF, NS_IF = "nlsent0", "nlsent1"
@@ -30,7 +29,6 @@ FOREIGN6 = ipaddress.ip_interface("2001:db8:77::10/64")
 GUARD = "/usr/local/sbin/netlab-egress-guard"
 GUARD_CHAIN = "NETLAB-EGRESS"
 GUARD_TABLES = ("mangle", "filter")
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,11 @@ def guard_counters(machine, family: int = 4) -> dict[str, int]:
             if comment:
                 counters[comment.group(1)] = counters.get(comment.group(1), 0) + int(line.split()[0])
     return counters
+
+
+def guard_drop_counters(machine) -> dict[str, int]:
+    """Packets each drop rule of the host's egress guard (IPv4) has dropped, by comment."""
+    return {comment: n for comment, n in guard_counters(machine).items() if " drop " in comment}
 
 
 def dropped(counters: dict[str, int], kind: str) -> int:
