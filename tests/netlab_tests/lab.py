@@ -56,6 +56,7 @@ class Lab:
     pki_dir: str  # netlab_pki_dir: the certificates and keys
     admin_kubeconfig: str  # netlab_admin_kubeconfig: the admin's kubeconfig on the control plane
     registry_port: int  # netlab_registry_port: the depot's image registry
+    lab_label: str  # netlab_lab_label: the Docker label on the embedded lab's network and containers
 
     def others(self, name: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.name != name]
@@ -119,4 +120,5 @@ def load_lab(path: str) -> Lab:
         pki_dir=str(first["netlab_pki_dir"]),
         admin_kubeconfig=str(first["netlab_admin_kubeconfig"]),
         registry_port=int(first["netlab_registry_port"]),
+        lab_label=str(first["netlab_lab_label"]),
     )

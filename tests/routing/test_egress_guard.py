@@ -93,13 +93,13 @@ def test_guard_sees_forwarded_traffic_first(machine):
         assert machine.check_output("%s -w -S DOCKER-USER", tool).splitlines()[1] == f"-A DOCKER-USER {hook}", tool
 
 
-def lab_machine_bridges(machine) -> set[str]:
+def lab_machine_bridges(machine, label: str) -> set[str]:
     """The host bridges that lab machines (node containers, Vagrant's) sit on."""
     networks: set[str] = set()
     for container in machine.check_output("docker ps -q").split():
         info = json.loads(machine.check_output("docker inspect %s", container))[0]
         attached = info["NetworkSettings"]["Networks"]
-        if "netlab" in attached or info["Config"]["Labels"].get("io.k8s-netlab.lab"):
+        if "netlab" in attached or info["Config"]["Labels"].get(label):
             networks.update(attached)
     bridges = set()
     for name in networks:
@@ -108,8 +108,8 @@ def lab_machine_bridges(machine) -> set[str]:
     return bridges
 
 
-def test_every_bridge_a_lab_machine_sits_on_is_guarded(machine):
-    bridges = lab_machine_bridges(machine)
+def test_every_bridge_a_lab_machine_sits_on_is_guarded(machine, lab):
+    bridges = lab_machine_bridges(machine, lab.lab_label)
     assert bridges, "no lab machine found"
     for family in (4, 6):
         comments = guard_counters(machine, family)
