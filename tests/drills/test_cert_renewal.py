@@ -40,9 +40,8 @@ RECOVERY_S = 180
 ROLE = REPO / "roles" / "pki"
 PKI_DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 PKI_TABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-# The lab's inventories keep the role's paths (tests/lab/test_certificates.py reads them
-# as the inventory resolves them, and fails if a certificate is not there).
-PKI = PKI_DEFAULTS["pki_dir"]
+# The certificates are in the lab-wide netlab_pki_dir (lab.pki_dir, from the inventory);
+# tests/lab/test_certificates.py fails if the pki role put one anywhere else.
 DAY_S = 86400
 CERT_TEST_MIN_DAYS = 30  # tests/lab/test_certificates.py asks for more than this
 
@@ -59,7 +58,7 @@ def serials(lab, nodes) -> dict[tuple[str, str], str]:
     for name, host in nodes.items():
         for cert in certs_of(lab, name):
             got[(name, cert["name"])] = host.check_output(
-                "openssl x509 -in %s/%s.crt -noout -serial", PKI, cert["name"]).split("=", 1)[1]
+                "openssl x509 -in %s/%s.crt -noout -serial", lab.pki_dir, cert["name"]).split("=", 1)[1]
     return got
 
 
@@ -102,8 +101,8 @@ def changed_per_host(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
-def valid_for(host, cert: str, days: int) -> bool:
-    return host.run("openssl x509 -in %s/%s.crt -noout -checkend %s", PKI, cert, str(days * DAY_S)).rc == 0
+def valid_for(lab, host, cert: str, days: int) -> bool:
+    return host.run("openssl x509 -in %s/%s.crt -noout -checkend %s", lab.pki_dir, cert, str(days * DAY_S)).rc == 0
 
 
 def record(drill: str, outage_s: float, play_s: float) -> None:
@@ -158,7 +157,7 @@ def test_a_certificate_near_its_end_is_renewed_by_the_next_plain_run(lab, nodes,
     run_playbook(lab, PLAYBOOK, "-e", json.dumps({
         "pki_renew": [f"{node}:{cert}"], "pki_cert_valid_days": short, "pki_renew_before_days": short - 1}))
     try:
-        assert valid_for(host, cert, short - 1) and not valid_for(host, cert, short + 1)
+        assert valid_for(lab, host, cert, short - 1) and not valid_for(lab, host, cert, short + 1)
         before, units_before = serials(lab, nodes), invocations(lab, nodes)
 
         # A plain run: the role's own threshold finds it due, and nothing else.
@@ -167,7 +166,7 @@ def test_a_certificate_near_its_end_is_renewed_by_the_next_plain_run(lab, nodes,
         play_s = time.monotonic() - start
         after = serials(lab, nodes)
         assert restarted(before, after) == {(node, cert)}, out[-3000:]
-        assert valid_for(host, cert, threshold)
+        assert valid_for(lab, host, cert, threshold)
         wait_until(lambda: host.service(unit).is_running, timeout=RECOVERY_S, what=f"{unit} on {node} to run")
         assert restarted(units_before, invocations(lab, nodes)) == {(node, unit)}
         wait_until(lambda: nodes_ready(kubectl, lab.nodes), timeout=RECOVERY_S, interval=2,
@@ -176,7 +175,7 @@ def test_a_certificate_near_its_end_is_renewed_by_the_next_plain_run(lab, nodes,
         record(f"{node}'s {cert} certificate due, renewed by a plain run", outage_s, play_s)
         assert outage_s < RECOVERY_S
     finally:
-        if not valid_for(host, cert, threshold):  # leave no certificate due behind
+        if not valid_for(lab, host, cert, threshold):  # leave no certificate due behind
             run_playbook(lab, PLAYBOOK)
 
 
