@@ -212,7 +212,9 @@ module Netlab
     args << "--stop-signal=#{d.fetch('node_containers_stop_signal')}"
     args += d.fetch("node_containers_env").map { |k, v| "--env=#{k}=#{v}" }
     args << "--pids-limit=#{d.fetch('node_containers_pids_limit')}"
-    { args: args, command: d.fetch("node_containers_command"), label: d.fetch("node_containers_label"),
+    # The label is a lab-wide fact (the role's default only points at it).
+    facts = YAML.safe_load(File.read(File.join(ROOT, "inventory", "lab", "group_vars", "all", "netlab.yml")))
+    { args: args, command: d.fetch("node_containers_command"), label: facts.fetch("netlab_lab_label"),
       network: d.fetch("node_containers_network") }
   end
 
