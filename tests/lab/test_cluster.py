@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from netlab_tests.ansible import ansible_value, role_default
 from netlab_tests.lab import REPO
 from netlab_tests.natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
 from netlab_tests.wait import wait_until
@@ -128,6 +129,20 @@ def test_kubelet_api_refuses_anonymous_requests(lab, cp, node_name):
 def test_node_services_run(nodes, node_name, unit):
     assert nodes[node_name].service(unit).is_running
     assert nodes[node_name].service(unit).is_enabled
+
+
+def test_kubelet_frees_disk_only_where_the_inventory_lets_it(lab, kubectl, node_name):
+    """kubelet's running configuration (configz): kubelet's own eviction and image
+    thresholds, or (kubelet_disk_reclaim false: container nodes, whose disk is the
+    machine's) no disk signal and no image collection; memory keeps its threshold."""
+    running = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{node_name}/proxy/configz"))["kubeletconfig"]
+    thresholds = role_default("kubelet", "kubelet_eviction_hard")
+    gc_percent = role_default("kubelet", "kubelet_image_gc_high_threshold_percent")
+    if not ansible_value(lab, node_name, "{{ kubelet_disk_reclaim | default(true) | bool }}"):
+        thresholds = {signal: value if signal.startswith("memory.") else "0%" for signal, value in thresholds.items()}
+        gc_percent = 100
+    assert running["evictionHard"] == thresholds
+    assert running["imageGCHighThresholdPercent"] == gc_percent
 
 
 def test_kube_proxy_runs_in_iptables_mode(lab, nodes, node_name):

@@ -55,17 +55,23 @@ class Seen:
     seconds: float  # how long the observations took to hold
 
 
-def _placed(lab, kubectl) -> tuple[list[Pod], list[Pod]] | None:
+class NotYet(Exception):
+    """What does not hold yet (the last one is in the timeout's message)."""
+
+
+def _placed(lab, kubectl) -> tuple[list[Pod], list[Pod]]:
     frontends = pods(kubectl, "name=frontend")
     redis = pods(kubectl, "name=redis-master") + pods(kubectl, "name=redis-slave")
     running = frontends + redis
+    table = ", ".join(f"{p.name} {p.phase or '?'} on {p.node or '-'} at {p.ip or '-'}" for p in running)
     if sorted(p.node for p in frontends) != sorted(lab.nodes) or len(redis) != 3:
-        return None
+        raise NotYet(f"not one frontend pod per node and three redis pods: {table}")
     if not all(p.phase == "Running" and p.ip and p.node in lab.nodes
                and ipaddress.ip_address(p.ip) in lab.nodes[p.node].pod_subnet for p in running):
-        return None
-    if endpoint_addresses(kubectl, SERVICE) != {f"{p.ip}:{PORT}" for p in frontends}:
-        return None
+        raise NotYet(f"not every pod Running with an IP in its node's pod subnet: {table}")
+    endpoints = endpoint_addresses(kubectl, SERVICE)
+    if endpoints != {f"{p.ip}:{PORT}" for p in frontends}:
+        raise NotYet(f"the Endpoints of {SERVICE} are {sorted(endpoints)}, the pods: {table}")
     return frontends, redis
 
 
