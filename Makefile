@@ -16,7 +16,7 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe drills logs reset certs test-announce \
+        lesson step1 step2 clean-workloads observe walk drills logs reset certs test-announce \
         vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
@@ -90,6 +90,11 @@ clean-workloads: venv ## Empty the cluster again: no RC, no pod, no Service but 
 
 observe: venv ## The chapter's commands on every node -> .netlab/report/{transcript.txt,report.html}
 	ansible-playbook playbooks/observe.yml
+
+# TO=pod: straight to a frontend pod on another node by its pod IP (no Service, no DNAT).
+walk: venv ## One request traced hop by hop (after make lesson; TO=pod skips the Service) -> .netlab/report/walk/
+	ansible-playbook playbooks/walk.yml $(if $(TO),-e walk_to=$(TO))
+	@echo "make walk: $(CURDIR)/.netlab/report/walk/walk.txt, walk.html, walk.json"
 
 status: ## Show the lab's nodes, addresses, routes and memory; check the egress guard
 	@tools/lab-status
