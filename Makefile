@@ -92,8 +92,11 @@ observe: venv ## The chapter's commands on every node -> .netlab/report/{transcr
 	ansible-playbook playbooks/observe.yml
 
 # TO=pod: straight to a frontend pod on another node by its pod IP (no Service, no DNAT).
-walk: venv ## One request traced hop by hop (after make lesson; TO=pod skips the Service) -> .netlab/report/walk/
-	ansible-playbook playbooks/walk.yml $(if $(TO),-e walk_to=$(TO))
+# MASQ=yes: with Docker's default model (ip-masq) on node1 for the walk only.
+# FROM=node: node1 itself to a frontend pod's hostPort on another node (docker-proxy).
+walk: venv ## One request traced hop by hop (after make lesson; TO=pod, MASQ=yes, FROM=node) -> .netlab/report/walk/
+	ansible-playbook playbooks/walk.yml $(if $(TO),-e walk_to=$(TO)) $(if $(FROM),-e walk_from=$(FROM)) \
+	  $(if $(filter yes,$(MASQ)),-e walk_masquerade=true)
 	@echo "make walk: $(CURDIR)/.netlab/report/walk/walk.txt, walk.html, walk.json"
 
 status: ## Show the lab's nodes, addresses, routes and memory; check the egress guard

@@ -96,3 +96,27 @@ def test_a_capture_that_is_not_a_walk_gets_one_sentence_and_nothing_is_written(t
     err = capsys.readouterr().err.strip()
     assert err.startswith("lab-report: not a walk capture") and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_from_a_node_two_connections_meet_at_docker_proxy():
+    capture = json.loads((FIXTURES / "walk-capture-from-node.json").read_text())
+    w = walk.build(capture)
+    me = f"{capture['client']['ip']}:{capture['source_port']}"
+    kinds = [h.kind for h in w.hops]
+    assert kinds[0] == "host" and kinds[-1] == "host" and kinds.count("proxy") == 2
+    proxy = kinds.index("proxy")
+    before = [h for h in w.hops[:proxy] if h.kind == "wire"]
+    after = [h for h in w.hops[proxy:] if h.kind == "wire" and h.direction == "request"]
+    assert {h.src for h in before} == {me}
+    assert {h.dst for h in after} == {f"{capture['target']['ip']}:{capture['target']['port']}"}
+    assert me not in {h.src for h in after}, "docker-proxy's own connection, from its node's docker0"
+    assert set(w.dnat.values()) == {""}
+
+
+def test_a_walk_that_never_reaches_the_other_node_ends_where_the_packet_was_seen_last():
+    capture = json.loads((FIXTURES / "walk-capture-route-deleted.json").read_text())
+    w = walk.build(capture)
+    assert w.stopped == {"node": capture["client"]["node"], "where": w.lab_interfaces[capture["client"]["node"]]}
+    assert w.hops[-1].kind == "stop" and not [h for h in w.hops if h.direction == "reply"]
+    route = next(h for h in w.hops if h.kind == "route")
+    assert route.via != capture["nodes"][capture["target"]["node"]]["lab_ip"]

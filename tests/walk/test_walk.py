@@ -40,6 +40,16 @@ def pod_walk(lab, service_walk):
 
 
 @pytest.fixture(scope="module")
+def masq_walk(lab, pod_walk):
+    return walk(lab, "-e", "walk_masquerade=true")
+
+
+@pytest.fixture(scope="module")
+def node_walk(lab, masq_walk):
+    return walk(lab, "-e", "walk_from=node")
+
+
+@pytest.fixture(scope="module")
 def endpoints(kubectl, service_walk) -> dict[str, str]:
     """The Service's endpoints now: ip:port -> node."""
     ep = json.loads(kubectl("get", "endpoints", SERVICE, "-o", "json"))
@@ -116,6 +126,83 @@ def test_the_pod_walk_is_dnatted_nowhere(lab, pod_walk, endpoints):
     check_path(lab, w)
 
 
+def test_with_dockers_ip_masq_the_source_becomes_the_nodes_lab_address_as_it_leaves(lab, masq_walk):
+    """The chapter's contrast: Docker's default model (ip-masq) on the client's node for
+    this walk; the pod's address is gone from the wire, and the answering pod sees the node."""
+    w = masq_walk
+    client, target = w["client"], w["target"]
+    me, node_ip = f"{client['ip']}:{w['source_port']}", lab.nodes[client["node"]].lab_ip
+    lab_if = w["lab_interfaces"]
+    request = wires(w, "request")
+    out = next(i for i, h in enumerate(request) if h["node"] == client["node"] and h["where"] == lab_if[h["node"]])
+    assert {h["src"] for h in request[:out]} == {me}, "inside the client's node: the pod's own address"
+    assert {h["src"].rsplit(":", 1)[0] for h in request[out:]} == {node_ip}, "on the wire and beyond: the node's"
+    masq = [h for h in w["hops"] if h["where"] == "masquerade"]
+    assert [h["node"] for h in masq] == [client["node"]]
+    assert masq[0]["n"] < request[out]["n"]
+    assert json.loads(w["answer"])["client_ip"] == node_ip != client["ip"]
+    assert target["node"] != client["node"]
+
+
+def test_the_masquerading_walk_takes_its_rule_away_again(nodes, masq_walk):
+    for host in nodes.values():
+        assert "netlab-walk" not in host.check_output("iptables-save -t nat")
+
+
+@pytest.fixture
+def route_deleted(lab, nodes, endpoints):
+    """The client node's pod route to another node with a frontend pod, deleted; the
+    lab's own route applier (netlab-pod-routes) puts it back afterwards."""
+    client = next(iter(lab.nodes))
+    there = sorted(node for node in set(endpoints.values()) if node != client)[0]
+    host = nodes[client]
+    host.check_output("ip route del %s", str(lab.nodes[there].pod_subnet))
+    try:
+        yield client, there
+    finally:
+        host.check_output("systemctl restart netlab-pod-routes.service")
+        back = host.check_output("ip route show %s", str(lab.nodes[there].pod_subnet))
+        assert f"via {lab.nodes[there].lab_ip}" in back
+
+
+def test_with_a_pod_route_deleted_the_walk_shows_where_the_packet_stops(lab, route_deleted):
+    client, there = route_deleted
+    w = walk(lab, "-e", "walk_to=pod", "-e", f"walk_target_node={there}")
+    assert w["target"]["node"] == there
+    assert w["stopped"] == {"node": client, "where": w["lab_interfaces"][client]}
+    assert not [h for h in w["hops"] if h["node"] == there], f"nothing seen on {there}"
+    assert not [h for h in w["hops"] if h["direction"] == "reply"]
+    route = next(h for h in w["hops"] if h["kind"] == "route")
+    assert route["via"] != lab.nodes[there].lab_ip
+    assert w["hops"][-1]["kind"] == "stop"
+
+
+def test_from_a_node_the_hostport_is_answered_through_docker_proxy(lab, kubectl, node_walk):
+    """A node to the frontend pod's hostPort at another node's lab IP: no DNAT anywhere;
+    docker-proxy on that node takes the connection and opens its own, from that node's
+    docker0 address to the pod, which sees docker-proxy, not the calling node."""
+    w = node_walk
+    client, target = w["client"], w["target"]
+    there = lab.nodes[target["node"]]
+    assert client["ip"] == lab.nodes[client["node"]].lab_ip and target["node"] != client["node"]
+    pod = json.loads(kubectl("get", "pod", target["pod"], "-o", "json"))
+    host_ports = {p.get("hostPort") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    assert w["destination"]["address"] == there.lab_ip and w["destination"]["port"] in host_ports
+    assert set(w["dnat"].values()) == {""}
+    assert [h["node"] for h in w["hops"] if h["kind"] == "proxy"] == [target["node"]] * 2
+    me = f"{client['ip']}:{w['source_port']}"
+    request = wires(w, "request")
+    bridge = str(next(there.pod_subnet.hosts()))  # docker0 takes the subnet's first address (the inventory)
+    first = [h for h in request if h["src"] == me]
+    second = [h for h in request if h["src"] != me]
+    assert {h["dst"] for h in first} == {f"{there.lab_ip}:{w['destination']['port']}"}
+    assert {h["src"].rsplit(":", 1)[0] for h in second} == {bridge}
+    assert {h["dst"] for h in second} == {f"{target['ip']}:{target['port']}"}
+    assert {(h["node"], h["where"]) for h in second} == {(target["node"], "docker0"), (target["node"], target["veth"])}
+    assert "docker-proxy" in w["hops"][[h["kind"] for h in w["hops"]].index("proxy")]["details"][0]
+    assert json.loads(w["answer"])["client_ip"] == bridge
+
+
 def test_walk_html_draws_every_hop_inside_the_picture(service_walk):
     w, html = service_walk
     drawn, outside = hops_inside(html)
@@ -124,7 +211,8 @@ def test_walk_html_draws_every_hop_inside_the_picture(service_walk):
     assert all(f'data-hop="{h["n"]}"' in html for h in w["hops"])
 
 
-def test_the_walk_leaves_no_trace_rule_and_no_client_pod(nodes, kubectl, service_walk, pod_walk):
+def test_the_walk_leaves_no_trace_rule_and_no_client_pod(nodes, kubectl, service_walk, pod_walk, masq_walk,
+                                                         node_walk):
     for host in nodes.values():
         assert "-j TRACE" not in host.check_output("iptables-save -t raw")
     assert kubectl("get", "pods", "-l", "app.kubernetes.io/name=netlab-walk", "-o", "name") == ""

@@ -13,6 +13,9 @@ that answered. A hop is one place the first packet (the SYN) or the first answer
   netfilter  the nat rules the packet matched on a node, in order (PREROUTING ->
              KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-* -> DNAT), and conntrack's entry
   route      the route lookup that sent it to the other node
+  stop       where it was seen last, when it never reached the pod (a route missing)
+  host/proxy from a node (walk_from=node): the node that sends, and docker-proxy on the
+             other node, which takes the connection at the hostPort and opens its own to the pod
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from html import escape
 
-from netlab_report.diagram import MARGIN, NODE_HEAD, PORT, ROUTE_ROW, Diagram
+from netlab_report.diagram import BAR, MARGIN, NODE_HEAD, PORT, ROUTE_ROW, Diagram
 
 PACKET = re.compile(
     r"^(?P<time>\d+\.\d+) (?P<iface>\S+)\s+(?P<dir>In|Out|P|M|B|U)\s+IP (?P<src>[\d.]+)\.(?P<sport>\d+) > "
@@ -63,7 +66,7 @@ class Hop:
     n: int
     direction: str  # request or reply
     node: str
-    kind: str  # pod, wire, netfilter, route
+    kind: str  # pod, host, wire, netfilter, route, proxy, stop
     where: str  # the interface, or the table / route
     text: str
     src: str = ""
@@ -76,6 +79,7 @@ class Hop:
 @dataclass
 class Walk:
     to: str
+    masquerade: bool  # Docker's ip-masq rule was on for the walk
     client: dict
     destination: dict
     target: dict
@@ -83,6 +87,7 @@ class Walk:
     tries: int
     answer: str
     dnat: dict[str, str]  # node -> the DNAT target its rules chose ("" for none)
+    stopped: dict[str, str]  # where the request was seen last, when it never reached the target ({} if it did)
     hops: list[Hop]
     lab_interfaces: dict[str, str]  # node -> the name of its lab interface
 
@@ -157,7 +162,40 @@ def _wire_text(p: Packet, node: str, lab_if: str) -> str:
     return f"{arrow} {where}: {src} > {dst}"
 
 
+POSTROUTING_CHAINS = ("POSTROUTING", "KUBE-POSTROUTING")
+
+
+def syn_nat_rules(trace: list[tuple[str, list[Rule]]]) -> tuple[list[Rule], list[Rule]]:
+    """The nat rules the first SYN matched: (on its way in - PREROUTING and kube-proxy's
+    chains -, on its way out - POSTROUTING)."""
+    rules = first_packet_rules(trace, "SYN")
+    out = []
+    for fields, traced in trace:  # POSTROUTING is traced as a packet block of its own
+        if set(re.findall(r"\b(SYN|ACK|FIN|RST|PSH)\b", fields)) == {"SYN"}:
+            post = [r for r in traced if r.table == "nat" and r.chain in POSTROUTING_CHAINS]
+            if post:
+                out = post
+                break
+    return [r for r in rules if r.chain not in POSTROUTING_CHAINS], out
+
+
+def masqueraded(rules: list[Rule]) -> bool:
+    return any("-j MASQUERADE" in r.rule for r in rules)
+
+
+def first_per_interface(packets: list[Packet]) -> list[Packet]:
+    """Each interface's first packet only (a retransmitted SYN is not another hop)."""
+    seen, out = set(), []
+    for p in packets:
+        if (p.iface, p.direction) not in seen:
+            seen.add((p.iface, p.direction))
+            out.append(p)
+    return out
+
+
 def build(capture: dict) -> Walk:
+    if capture.get("from") == "node":
+        return build_from_node(capture)
     try:
         client, target, nodes = capture["client"], capture["target"], capture["nodes"]
         sport = int(capture["source_port"])
@@ -169,8 +207,9 @@ def build(capture: dict) -> Walk:
     lab_ifs = {name: lab_interface(n) for name, n in nodes.items()}
     packets = {name: parse_packets(n.get("packets", [])) for name, n in nodes.items()}
     traces = {name: parse_trace(n.get("trace", [])) for name, n in nodes.items()}
-    nat = {name: first_packet_rules(t, "SYN") for name, t in traces.items()}
-    dnat = {name: dnat_target(rules) for name, rules in nat.items() if packets[name]}
+    nat = {name: syn_nat_rules(t) for name, t in traces.items()}
+    dnat = {name: dnat_target(rules[0]) for name, rules in nat.items() if packets[name]}
+    destination = f"{capture['destination']['address']}:{capture['destination']['port']}"
 
     hops: list[Hop] = []
 
@@ -179,50 +218,142 @@ def build(capture: dict) -> Walk:
 
     gateway = next((r.get("gateway", "") for r in client.get("routes", []) if r.get("dst") == "default"), "")
     add("request", cnode, "pod", client["pod"],
-        f"the client pod {client['pod']} sends from {client['ip']}:{sport} to "
-        f"{capture['destination']['address']}:{capture['destination']['port']}",
-        src=f"{client['ip']}:{sport}", dst=f"{capture['destination']['address']}:{capture['destination']['port']}",
+        f"the client pod {client['pod']} sends from {client['ip']}:{sport} to {destination}",
+        src=f"{client['ip']}:{sport}", dst=destination,
         details=[f"its eth0 {client['ip']}, default route via {gateway} (docker0 on {cnode})",
                  f"its eth0's peer on {cnode}: {client.get('veth', '?')}"])
 
+    stopped: dict[str, str] = {}
     for direction, path, pick in (("request", [cnode, tnode], _is_syn), ("reply", [tnode, cnode], _is_syn_ack)):
         for node in path:
-            seen = [p for p in packets[node] if pick(p)]
+            seen = first_per_interface([p for p in packets[node] if pick(p)])
             for i, p in enumerate(seen):
                 if direction == "request" and p.iface == lab_ifs[node] and p.direction == "Out":
                     route = (nodes[node].get("route") or [{}])[0]
-                    add(direction, node, "route", "route", f"{node} routes {p.dst} via {route.get('gateway', '?')} "
-                        f"dev {route.get('dev', '?')} (a static pod route to {tnode})",
-                        details=[json.dumps(route, sort_keys=True)], via=route.get("gateway", ""))
+                    via = route.get("gateway", "")
+                    why = (f"a static pod route to {tnode}" if via == nodes[tnode].get("lab_ip")
+                           else f"not {tnode}'s lab IP {nodes[tnode].get('lab_ip', '?')}: no pod route to it")
+                    add(direction, node, "route", "route",
+                        f"{node} routes {p.dst} via {via or '?'} dev {route.get('dev', '?')} ({why})",
+                        details=[json.dumps(route, sort_keys=True)], via=via)
+                    if masqueraded(nat[node][1]):
+                        add(direction, node, "netfilter", "masquerade",
+                            f"{node}'s nat POSTROUTING: MASQUERADE, the source becomes {p.src}:{p.sport}, "
+                            "its own lab address (Docker's default model, ip-masq)", rules=nat[node][1])
                 src, dst = _tuple(p)
                 add(direction, node, "wire", p.iface, _wire_text(p, node, lab_ifs[node]), src=src, dst=dst)
                 if direction == "request" and i == 0:
-                    rules = nat[node]
                     chose = dnat.get(node, "")
                     text = (f"{node}'s nat rules: DNAT to {chose}" if chose
                             else f"{node}'s nat rules: no DNAT (the destination is already a pod)")
                     add(direction, node, "netfilter", "nat", text,
-                        rules=rules, details=nodes[node].get("conntrack", []))
-                if direction == "reply" and node == cnode and i == 0 and dnat.get(node):
+                        rules=nat[node][0], details=nodes[node].get("conntrack", []))
+                if direction == "reply" and node == cnode and i == 0 and (dnat.get(node) or masqueraded(nat[node][1])):
                     entry = CONNTRACK.search(" ".join(nodes[node].get("conntrack", [])))
-                    undo = (f"conntrack un-DNATs the answer: from {entry['rsrc']}:{entry['rsport']} back to "
-                            f"{entry['dst']}:{entry['dport']}" if entry else "conntrack un-DNATs the answer")
+                    undo = (f"conntrack turns the answer from {entry['rsrc']}:{entry['rsport']} to "
+                            f"{entry['rdst']}:{entry['rdport']} back into {entry['dst']}:{entry['dport']} to "
+                            f"{entry['src']}:{entry['sport']}" if entry else "conntrack undoes the NAT")
                     add(direction, node, "netfilter", "conntrack", undo, details=nodes[node].get("conntrack", []))
+            if direction == "request" and node == tnode and not seen:
+                last = hops[-1]
+                stopped = {"node": last.node, "where": last.where}
+                add(direction, last.node, "stop", last.where,
+                    f"no node sees the packet after {last.node}'s {last.where}: it never reaches {tnode}")
+                break
+        if stopped:
+            break
         if direction == "request":
             add(direction, tnode, "pod", target["pod"],
                 f"the pod {target['pod']} on {tnode} gets it at {target['ip']}:{target['port']}",
                 dst=f"{target['ip']}:{target['port']}",
                 details=[f"its eth0 {target['ip']}, its peer on {tnode}: {target.get('veth', '?')}"])
-    add("reply", cnode, "pod", client["pod"], f"the client pod reads the answer: {capture.get('answer', '')[:120]}")
-    return Walk(capture.get("to", "service"), client, capture["destination"], target, sport,
-                int(capture.get("tries", 1)), capture.get("answer", ""), dnat, hops, lab_ifs)
+    if not stopped:
+        add("reply", cnode, "pod", client["pod"], f"the client pod reads the answer: {capture.get('answer', '')[:120]}")
+    return Walk(capture.get("to", "service"), bool(capture.get("masquerade", False)), client, capture["destination"],
+                target, sport, int(capture.get("tries", 1)), capture.get("answer", ""), dnat, stopped, hops, lab_ifs)
+
+
+def build_from_node(capture: dict) -> Walk:
+    """A node to a pod's hostPort on another node: two connections, the node's to the
+    other node's lab IP, where docker-proxy takes it, and docker-proxy's own to the pod."""
+    try:
+        client, target, nodes = capture["client"], capture["target"], capture["nodes"]
+        sport = int(capture["source_port"])
+        cnode, tnode = client["node"], target["node"]
+        lab_ifs = {name: lab_interface(n) for name, n in nodes.items()}
+        packets = {name: parse_packets(n.get("packets", [])) for name, n in nodes.items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WalkError(f"not a walk capture (missing {exc})") from exc
+    nat = {name: syn_nat_rules(parse_trace(n.get("trace", []))) for name, n in nodes.items()}
+    dnat = {name: dnat_target(rules[0]) for name, rules in nat.items() if packets[name]}
+    destination = f"{capture['destination']['address']}:{capture['destination']['port']}"
+    me = (client["ip"], sport)
+
+    def first_leg(p: Packet) -> bool:
+        return (p.src, p.sport) == me or (p.dst, p.dport) == me
+
+    hops: list[Hop] = []
+
+    def add(direction: str, node: str, kind: str, where: str, text: str, **kw) -> None:
+        hops.append(Hop(len(hops) + 1, direction, node, kind, where, text, **kw))
+
+    def wires(node: str, pick, leg) -> None:
+        for p in first_per_interface([p for p in packets[node] if pick(p) and leg(p)]):
+            src, dst = _tuple(p)
+            add(direction, node, "wire", p.iface, _wire_text(p, node, lab_ifs[node]), src=src, dst=dst)
+
+    def second_leg(p: Packet) -> bool:
+        return not first_leg(p)
+
+    direction = "request"
+    add(direction, cnode, "host", cnode, f"{cnode} itself (curl) sends from {client['ip']}:{sport} to {destination}, "
+        f"the hostPort of {target['pod']} at {tnode}'s lab IP", src=f"{client['ip']}:{sport}", dst=destination)
+    add(direction, cnode, "netfilter", "nat", f"{cnode}'s nat rules: no DNAT (nothing of kube-proxy's matches)",
+        rules=nat[cnode][0], details=nodes[cnode].get("conntrack", []))
+    route = (nodes[cnode].get("route") or [{}])[0]
+    add(direction, cnode, "route", "route", f"{cnode} reaches {route.get('dst', '?')} on the lab network itself, "
+        f"dev {route.get('dev', '?')} (no gateway)", details=[json.dumps(route, sort_keys=True)],
+        via=route.get("gateway", ""))
+    wires(cnode, _is_syn, first_leg)
+    first_tn = len(hops)
+    wires(tnode, _is_syn, first_leg)
+    if len(hops) > first_tn:
+        hops.insert(first_tn + 1, Hop(0, direction, tnode, "netfilter", "nat",
+                                      f"{tnode}'s nat rules: no DNAT (the node's own address and port)",
+                                      rules=nat[tnode][0], details=nodes[tnode].get("conntrack", [])))
+    proxied = [p for p in packets[tnode] if _is_syn(p) and second_leg(p)]
+    listener = capture.get("listener", "")
+    add(direction, tnode, "proxy", "docker-proxy",
+        f"docker-proxy on {tnode} takes the connection on *:{capture['destination']['port']} and opens its own"
+        + (f", from {proxied[0].src}:{proxied[0].sport} to {proxied[0].dst}:{proxied[0].dport}" if proxied else ""),
+        details=[listener] if listener else [])
+    wires(tnode, _is_syn, second_leg)
+    add(direction, tnode, "pod", target["pod"], f"the pod {target['pod']} on {tnode} gets it at "
+        f"{target['ip']}:{target['port']}, from docker-proxy", dst=f"{target['ip']}:{target['port']}")
+    direction = "reply"
+    wires(tnode, _is_syn_ack, second_leg)
+    add(direction, tnode, "proxy", "docker-proxy", "docker-proxy hands the answer to the first connection")
+    wires(tnode, _is_syn_ack, first_leg)
+    wires(cnode, _is_syn_ack, first_leg)
+    add(direction, cnode, "host", cnode, f"{cnode} reads the answer: {capture.get('answer', '')[:120]}")
+    for i, hop in enumerate(hops, 1):
+        hop.n = i
+    return Walk("hostport", False, client, capture["destination"], target, sport, int(capture.get("tries", 1)),
+                capture.get("answer", ""), dnat, {}, hops, lab_ifs)
 
 
 # -- the transcript --------------------------------------------------------------------
 
+def client_label(walk: Walk) -> str:
+    return f"{walk.client['pod']} on {walk.client['node']}" if walk.client.get("pod") else walk.client["node"]
+
+
 def render_text(walk: Walk) -> str:
-    to = f"the Service {walk.destination.get('service', '')}" if walk.to == "service" else "a pod, no Service"
-    lines = [f"# One request, hop by hop: {walk.client['pod']} on {walk.client['node']} -> "
+    to = {"service": f"the Service {walk.destination.get('service', '')}",
+          "hostport": "a pod's hostPort, through docker-proxy"}.get(walk.to, "a pod, no Service")
+    if walk.masquerade:
+        to += ", Docker's ip-masq on"
+    lines = [f"# One request, hop by hop: {client_label(walk)} -> "
              f"{walk.destination['address']}:{walk.destination['port']} ({to}),"
              f" answered by {walk.target['pod']} on {walk.target['node']}",
              f"# the connection: tcp {walk.client['ip']}:{walk.source_port} -> "
@@ -257,7 +388,11 @@ def hop_points(walk: Walk, diagram: Diagram) -> list[tuple[Hop, float, float]]:
         if box is None:
             continue
         namespace = walk.client.get("namespace", "default")
-        if hop.kind == "pod" or (hop.kind == "wire" and hop.where.startswith("veth")):
+        if hop.kind == "host":
+            x, y = box.x + box.w / 2 - 40, box.bottom - PORT - 24
+        elif hop.kind == "proxy":
+            x, y = box.x + box.w - 26, box.y + NODE_HEAD + BAR + 4
+        elif hop.kind == "pod" or (hop.kind == "wire" and hop.where.startswith("veth")):
             pod = diagram.pod_boxes.get((namespace, hop.where)) or diagram.pod_boxes.get(
                 (namespace, walk.client["pod"] if hop.node == walk.client["node"] else walk.target["pod"]))
             x, y = (pod.x - 14, pod.y + 20) if hop.kind == "wire" and pod else \
@@ -317,7 +452,7 @@ def render_html(walk: Walk, svg: str) -> str:
         + ("<pre>" + escape("\n".join(f"{r.table} {r.chain} {r.verdict} {r.rule}" for r in h.rules)) + "</pre>"
            if h.rules else "")
         + "</td></tr>" for h in walk.hops)
-    title = (f"{escape(walk.client['pod'])} on {escape(walk.client['node'])} → "
+    title = (f"{escape(client_label(walk))} → "
              f"{escape(walk.destination['address'])}:{walk.destination['port']} → "
              f"{escape(walk.target['pod'])} on {escape(walk.target['node'])}")
     return f"""<!DOCTYPE html>
