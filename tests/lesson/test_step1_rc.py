@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 
 import pytest
 
 from netlab_tests.ansible import run_playbook
 from netlab_tests.hosts import ip_json, ipv4_addresses
-from netlab_tests.lesson import guestbook_from_node, guestbook_from_pod, pods
+from netlab_tests.lesson import endpoint_addresses, guestbook_from_node, guestbook_from_pod, pods
 from netlab_tests.natrules import pod_nat_offenders
 from netlab_tests.probe import remove_echo_server
 from netlab_tests.wait import wait_until
@@ -153,14 +154,19 @@ def test_6_docker_port_pause_maps_80_tcp_to_the_hosts_port_80_which_answers(lab,
     assert guestbook_from_node(nodes[other], lab.nodes[frontend.node].lab_ip)["served_by"] == frontend.name
 
 
-def test_7_iptables_save_holds_no_masquerade_for_pod_traffic_and_no_dnat_to_the_pod(lab, frontend, pod_node):
+def test_7_iptables_save_holds_no_masquerade_for_pod_traffic_and_no_dnat_to_the_pod(lab, kubectl, frontend, pod_node):
     rules = pod_node.check_output("iptables-save").splitlines()
     # No MASQUERADE/SNAT for pod traffic in any backend: iptables-nft, iptables-legacy, nftables.
     assert pod_nat_offenders(pod_node, lab.pod_cidr) == []
     assert [r for r in rules if frontend.ip in r] == [], "no rule of any table names the pod"
-    # Only the rules Kubernetes' own services need: kube-proxy's, for `kubernetes`.
+    # Only the rules Kubernetes' own services need: kube-proxy's, for `kubernetes` (and
+    # kube-dns, with the cluster DNS on), to exactly their endpoints.
     dnat = [r for r in rules if "-j DNAT" in r and not outer_engines_dns(lab, r)]
     assert dnat and all(r.startswith("-A KUBE-SEP-") for r in dnat), dnat
+    own = endpoint_addresses(kubectl, "kubernetes")
+    if lab.cluster_dns:
+        own |= endpoint_addresses(kubectl, "kube-dns", "kube-system")
+    assert {re.search(r"--to-destination (\S+)", r).group(1) for r in dnat} == own, dnat
     # The node's Docker writes no rules at all (iptables: false): no DOCKER chain, no port mapping.
     assert not [r for r in rules if r.startswith((":DOCKER ", ":DOCKER-", "-A DOCKER "))]
 

@@ -3,7 +3,7 @@
 Read the way Ansible reads it (`ansible-inventory --list`), so expectations come from
 the same data the roles use, never from literals: the tests hold for any addressing a
 user chooses. The lab-wide facts (the Kubernetes release, where the binaries, the
-certificates and the admin kubeconfig are, the registry's port) are the `netlab_*`
+certificates and the admin kubeconfig are, the registry's port, the cluster DNS) are the `netlab_*`
 variables of inventory/lab/group_vars/all/netlab.yml.
 """
 
@@ -57,6 +57,9 @@ class Lab:
     admin_kubeconfig: str  # netlab_admin_kubeconfig: the admin's kubeconfig on the control plane
     registry_port: int  # netlab_registry_port: the depot's image registry
     lab_label: str  # netlab_lab_label: the Docker label on the embedded lab's network and containers
+    coredns_version: str  # netlab_coredns_version: the CoreDNS release of the cluster DNS
+    cluster_dns: bool  # netlab_cluster_dns: whether the lab runs its cluster DNS (CoreDNS as kube-dns)
+    cluster_domain: str  # netlab_cluster_domain: the cluster's DNS domain
 
     def others(self, name: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.name != name]
@@ -121,4 +124,7 @@ def load_lab(path: str) -> Lab:
         admin_kubeconfig=str(first["netlab_admin_kubeconfig"]),
         registry_port=int(first["netlab_registry_port"]),
         lab_label=str(first["netlab_lab_label"]),
+        coredns_version=str(first["netlab_coredns_version"]),
+        cluster_dns=_as_bool(first["netlab_cluster_dns"]),
+        cluster_domain=str(first["netlab_cluster_domain"]),
     )

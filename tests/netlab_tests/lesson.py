@@ -50,9 +50,9 @@ def guestbook_from_pod(kubectl, pod: str, address: str, query: str = "cmd=get", 
 
 
 
-def endpoint_addresses(kubectl, name: str) -> set[str]:
-    """The Service's endpoints (namespace default), as `<ip>:<port>`."""
-    ep = json.loads(kubectl("get", "endpoints", name, "-o", "json"))
+def endpoint_addresses(kubectl, name: str, namespace: str = "default") -> set[str]:
+    """The Service's endpoints, as `<ip>:<port>`."""
+    ep = json.loads(kubectl("get", "endpoints", name, "-n", namespace, "-o", "json"))
     return {f"{a['ip']}:{port['port']}" for s in ep.get("subsets", []) for a in s.get("addresses", [])
             for port in s["ports"]}
 

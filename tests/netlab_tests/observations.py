@@ -18,7 +18,9 @@ checks, as tests/lesson/test_step2_service.py does (with netlab_tests.lesson's h
    on another node, which sees the caller's own IP), its page read from redis
    through the redis-slave cluster IP;
 4. pod to pod across nodes: each frontend pod reaches the frontend pod on the next
-   node by its pod IP, which sees the caller's own IP (no NAT).
+   node by its pod IP, which sees the caller's own IP (no NAT);
+5. with the cluster DNS on (`netlab_cluster_dns`): from the frontend pod on every
+   node, the name `frontend` resolves to its cluster IP.
 
 Each part waits (polling) for the lab to converge, within one overall `timeout`.
 It returns `Seen` (the pods it checked, the frontend cluster IP and how long it
@@ -32,6 +34,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+from netlab_tests import dns
 from netlab_tests.lesson import (
     Pod,
     endpoint_addresses,
@@ -122,4 +125,8 @@ def check(lab, nodes, kubectl, timeout: float = DEFAULT_TIMEOUT_S) -> Seen:
               _served(guestbook_from_pod(kubectl, here.name, there.ip), {there.name}, here.ip),
               f"{here.name} on {here.node} reaches {there.name} on {there.node} at {there.ip}, "
               "which sees its own IP")
+    if lab.cluster_dns:
+        for pod in ordered:
+            until(lambda pod=pod: dns.resolve(kubectl, pod.name, "default", SERVICE) == [cluster_ip],
+                  f"the name {SERVICE} resolves to {cluster_ip} from {pod.name} on {pod.node}")
     return Seen(frontends, redis, cluster_ip, time.monotonic() - start)

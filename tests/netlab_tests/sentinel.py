@@ -107,3 +107,27 @@ def dropped(counters: dict[str, int], kind: str) -> int:
 def guard_check(machine):
     """`netlab-egress-guard check`: rc 0 when the guard runs exactly as saved."""
     return machine.run(GUARD + " check")
+
+
+def lab_machine_bridges(machine, label: str) -> set[str]:
+    """The host bridges that lab machines (node containers, Vagrant's) sit on."""
+    networks: set[str] = set()
+    for container in machine.check_output("docker ps -q").split():
+        info = json.loads(machine.check_output("docker inspect %s", container))[0]
+        attached = info["NetworkSettings"]["Networks"]
+        if "netlab" in attached or info["Config"]["Labels"].get(label):
+            networks.update(attached)
+    bridges = set()
+    for name in networks:
+        net = json.loads(machine.check_output("docker network inspect %s", name))[0]
+        bridges.add(net["Options"].get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
+    return bridges
+
+
+def lab_interfaces(machine, label: str) -> set[str]:
+    """This machine's interfaces that carry only lab traffic: the bridges lab machines
+    sit on and their ports (a node container's or a Vagrant machine's veth)."""
+    bridges = lab_machine_bridges(machine, label)
+    ports = {link["ifname"] for bridge in bridges
+             for link in json.loads(machine.check_output("ip -j link show master %s", bridge) or "[]")}
+    return bridges | ports

@@ -20,7 +20,16 @@ from netlab_tests.ansible import ansible_playbook, playbook_run, run_playbook
 from netlab_tests.hosts import ip_json
 from netlab_tests.lab import REPO
 from netlab_tests.probe import PROBE_IMAGE, ensure_probe_image
-from netlab_tests.sentinel import FOREIGN4, FOREIGN6, GUARD, GUARD_CHAIN, dropped, guard_check, guard_counters
+from netlab_tests.sentinel import (
+    FOREIGN4,
+    FOREIGN6,
+    GUARD,
+    GUARD_CHAIN,
+    dropped,
+    guard_check,
+    guard_counters,
+    lab_machine_bridges,
+)
 
 HOOK_COMMENT = "k8s-netlab egress guard"
 FORGER = "netlab-forger"
@@ -91,21 +100,6 @@ def test_guard_sees_forwarded_traffic_first(machine):
         assert machine.check_output("%s -w -t mangle -S FORWARD", tool).splitlines()[1] == f"-A FORWARD {hook}", tool
         assert machine.check_output("%s -w -S FORWARD", tool).splitlines()[1] == "-A FORWARD -j DOCKER-USER", tool
         assert machine.check_output("%s -w -S DOCKER-USER", tool).splitlines()[1] == f"-A DOCKER-USER {hook}", tool
-
-
-def lab_machine_bridges(machine, label: str) -> set[str]:
-    """The host bridges that lab machines (node containers, Vagrant's) sit on."""
-    networks: set[str] = set()
-    for container in machine.check_output("docker ps -q").split():
-        info = json.loads(machine.check_output("docker inspect %s", container))[0]
-        attached = info["NetworkSettings"]["Networks"]
-        if "netlab" in attached or info["Config"]["Labels"].get(label):
-            networks.update(attached)
-    bridges = set()
-    for name in networks:
-        net = json.loads(machine.check_output("docker network inspect %s", name))[0]
-        bridges.add(net["Options"].get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
-    return bridges
 
 
 def test_every_bridge_a_lab_machine_sits_on_is_guarded(machine, lab):

