@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from netlab_tests.ansible import ansible_value, role_default
+from netlab_tests.hosts import kubelet_config
 from netlab_tests.lab import REPO
 from netlab_tests.natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
 from netlab_tests.wait import wait_until
@@ -135,7 +136,7 @@ def test_kubelet_frees_disk_only_where_the_inventory_lets_it(lab, kubectl, node_
     """kubelet's running configuration (configz): kubelet's own eviction and image
     thresholds, or (kubelet_disk_reclaim false: container nodes, whose disk is the
     machine's) no disk signal and no image collection; memory keeps its threshold."""
-    running = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{node_name}/proxy/configz"))["kubeletconfig"]
+    running = kubelet_config(kubectl, node_name)
     thresholds = role_default("kubelet", "kubelet_eviction_hard")
     gc_percent = role_default("kubelet", "kubelet_image_gc_high_threshold_percent")
     if not ansible_value(lab, node_name, "{{ kubelet_disk_reclaim | default(true) | bool }}"):
@@ -143,6 +144,14 @@ def test_kubelet_frees_disk_only_where_the_inventory_lets_it(lab, kubectl, node_
         gc_percent = 100
     assert running["evictionHard"] == thresholds
     assert running["imageGCHighThresholdPercent"] == gc_percent
+
+
+def test_kubelet_gives_pods_the_cluster_dns_the_inventory_names(lab, kubectl, node_name):
+    """With the cluster DNS on, kube-dns's address (netlab_cluster_dns_ip) and the lab's
+    domain; without it, no nameserver of the cluster."""
+    wanted = [ansible_value(lab, node_name, "{{ netlab_cluster_dns_ip }}")] if lab.cluster_dns else []
+    running = kubelet_config(kubectl, node_name)
+    assert (running.get("clusterDNS") or [], running.get("clusterDomain")) == (wanted, lab.cluster_domain)
 
 
 def test_kube_proxy_runs_in_iptables_mode(lab, nodes, node_name):

@@ -205,15 +205,18 @@ def test_an_outside_name_is_refused_and_nothing_leaves_the_machine(lab, machine,
 # -- the guestbook by name -------------------------------------------------------------
 
 def test_the_guestbook_works_by_name_across_nodes(lab, cp, kubectl, nodes, frontends, test_ns):
-    """The guestbook with GET_HOSTS_FROM=dns in a namespace of its own, its Services created
-    after its pods (no environment variables to find them by): written through one frontend
-    pod, read back through another on another node."""
+    """The guestbook with GET_HOSTS_FROM=dns in a namespace of its own, its pods given no
+    Service environment variables (enableServiceLinks: false): written through one frontend
+    pod, read back through another on another node, each finding redis by name."""
     objects = []
     for path in ("redis-master-controller.yaml", "redis-slave-controller.yaml", "frontend-controller.yaml",
                  "redis-master-service.yaml", "redis-slave-service.yaml", "frontend-service.yaml"):
         obj = yaml.safe_load((REPO / "manifests" / path).read_text())
         obj["metadata"]["namespace"] = test_ns
         if obj["kind"] == "ReplicationController":
+            # No Service environment variables at all: names are the only way to find them.
+            obj["spec"]["template"]["spec"]["enableServiceLinks"] = False
+            obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
             for container in obj["spec"]["template"]["spec"]["containers"]:
                 container["env"] = [{"name": "GET_HOSTS_FROM", "value": "dns"}]
                 for port in container.get("ports", []):
@@ -233,7 +236,7 @@ def test_the_guestbook_works_by_name_across_nodes(lab, cp, kubectl, nodes, front
 
     guestbook = wait_until(running, timeout=180, what=f"the dns-mode frontends on every node in {test_ns}")
     env = kubectl("exec", "-n", test_ns, guestbook[0].name, "--", "env").splitlines()
-    assert not [v for v in env if v.startswith("REDIS_MASTER_SERVICE_HOST=")], "the Services came after the pods"
+    assert not [v for v in env if v.startswith("REDIS_")], "the pods were given the Services' variables"
     writer, reader = guestbook[0], next(p for p in guestbook if p.node != guestbook[0].node)
     message = f"by-name-from-{writer.node}-{uuid.uuid4().hex[:8]}"
     asker = nodes[lab.control_plane[0]]

@@ -46,7 +46,7 @@ def ask(host, pod: str, namespace: str, server: str, name: str, qtype: str = "A"
     """One DNS question from inside the pod (on its node `host`) to `server`, port 53."""
     pid = sandbox_pid(host, pod, namespace)
     out = host.check_output("nsenter -t %s -n python3 -c %s %s %s %s %s",
-                            pid, DNSQUERY, server, name, qtype, str(sport))
+                            str(pid), DNSQUERY, server, name, qtype, str(sport))
     return json.loads(out)
 
 

@@ -29,3 +29,8 @@ def nodes_ready(kubectl: Callable[..., str], names: Iterable[str]) -> bool:
     ready = {i["metadata"]["name"] for i in items
              for c in i["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"}
     return set(names) <= ready
+
+
+def kubelet_config(kubectl: Callable[..., str], node: str) -> dict:
+    """kubelet's running configuration on `node` (its configz, through the API server)."""
+    return json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"))["kubeletconfig"]
