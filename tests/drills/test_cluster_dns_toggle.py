@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from netlab_tests import observations
-from netlab_tests.ansible import ansible_value, run_playbook
+from netlab_tests import dns, observations
+from netlab_tests.ansible import run_playbook
 from netlab_tests.hosts import kubelet_config
 from netlab_tests.lesson import pods
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lesson_step2")]
 
 TAGS = "kubelet,cluster_dns"
-DNS_LABELS = "k8s-app=kube-dns"
 
 
 def addon_objects(kubectl) -> list[str]:
@@ -30,17 +29,17 @@ def test_the_cluster_dns_toggle_removes_the_addon_and_brings_it_back(lab, nodes,
     if not lab.cluster_dns:
         pytest.skip("the inventory has the cluster DNS off; this drill turns it off and on again")
     observations.check(lab, nodes, kubectl)
-    dns_ip = ansible_value(lab, next(iter(lab.nodes)), "{{ netlab_cluster_dns_ip }}")
+    dns_ip = dns.cluster_dns_ip(lab)
     try:
         run_playbook(lab, "site.yml", "--tags", TAGS, "-e", "netlab_cluster_dns=false")
         assert addon_objects(kubectl) == [], "the addon's objects are still there"
-        assert pods(kubectl, DNS_LABELS, "kube-system") == []
+        assert pods(kubectl, dns.LABELS, "kube-system") == []
         for name in lab.nodes:
             assert kubelet_config(kubectl, name).get("clusterDNS") is None, f"{name}'s kubelet still names a nameserver"
     finally:
         recovery.start()
         run_playbook(lab, "site.yml", "--tags", TAGS)
     recovery.wait(lambda: all(kubelet_config(kubectl, n).get("clusterDNS") == [dns_ip] for n in lab.nodes)
-                  and len(pods(kubectl, DNS_LABELS, "kube-system")) > 0, "kube-dns and kubelet's clusterDNS back")
+                  and len(pods(kubectl, dns.LABELS, "kube-system")) > 0, "kube-dns and kubelet's clusterDNS back")
     seen = observations.check(lab, nodes, kubectl)
     recovery.observed(seen.seconds)

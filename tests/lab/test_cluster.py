@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from netlab_tests import dns
 from netlab_tests.ansible import ansible_value, role_default
 from netlab_tests.hosts import kubelet_config
 from netlab_tests.lab import REPO
@@ -149,7 +150,7 @@ def test_kubelet_frees_disk_only_where_the_inventory_lets_it(lab, kubectl, node_
 def test_kubelet_gives_pods_the_cluster_dns_the_inventory_names(lab, kubectl, node_name):
     """With the cluster DNS on, kube-dns's address (netlab_cluster_dns_ip) and the lab's
     domain; without it, no nameserver of the cluster."""
-    wanted = [ansible_value(lab, node_name, "{{ netlab_cluster_dns_ip }}")] if lab.cluster_dns else []
+    wanted = [dns.cluster_dns_ip(lab)] if lab.cluster_dns else []
     running = kubelet_config(kubectl, node_name)
     assert (running.get("clusterDNS") or [], running.get("clusterDomain")) == (wanted, lab.cluster_domain)
 

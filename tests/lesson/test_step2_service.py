@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import uuid
 
 import pytest
 
@@ -16,6 +15,7 @@ from netlab_tests.lesson import (
     endpoint_addresses,
     guestbook_from_node,
     guestbook_from_pod,
+    guestbook_round_trip,
     kube_proxy_chain,
     pods,
 )
@@ -133,18 +133,7 @@ def test_the_backend_services_point_at_the_redis_pods(kubectl, step2):
 
 
 def test_the_guestbook_works_end_to_end_across_nodes(lab, nodes, frontends):
-    writer, reader = frontends[0], next(p for p in frontends if p.node != frontends[0].node)
-    message = f"hello-from-{writer.node}-{uuid.uuid4().hex[:8]}"
-    asker = nodes[lab.control_plane[0]]
-    written = guestbook_from_node(asker, writer.ip, f"cmd=set&value={message}")
-    assert written["served_by"] == writer.name and written.get("count", 0) >= 1, written
-
-    def read_back():
-        answer = guestbook_from_node(asker, reader.ip)
-        return answer if message in answer.get("messages", []) else None
-
-    answer = wait_until(read_back, timeout=30, what=f"{message} read back through {reader.name} on {reader.node}")
-    assert answer["served_by"] == reader.name
+    guestbook_round_trip(nodes[lab.control_plane[0]], frontends, "hello-from")
 
 
 def test_running_the_create_play_again_changes_nothing(lab, kubectl, frontends):

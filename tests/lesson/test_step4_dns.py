@@ -25,14 +25,13 @@ import pytest
 import yaml
 
 from netlab_tests import dns
-from netlab_tests.ansible import ansible_value, role_default, run_playbook
+from netlab_tests.ansible import role_default, run_playbook
 from netlab_tests.lab import REPO
-from netlab_tests.lesson import Pod, guestbook_from_node, pods
+from netlab_tests.lesson import Pod, guestbook_round_trip, pods
 from netlab_tests.sentinel import lab_interfaces
 from netlab_tests.wait import wait_until
 
 NS = "netlab-dns"  # the guestbook in dns mode, in a namespace of its own
-DNS_LABELS = "k8s-app=kube-dns"
 
 pytestmark = pytest.mark.lab
 
@@ -42,7 +41,7 @@ def dns_ip(lab) -> str:
     """kube-dns's address, as the inventory derives it (netlab_cluster_dns_ip)."""
     if not lab.cluster_dns:
         pytest.skip("netlab_cluster_dns is false: the chapter's lab, without cluster DNS")
-    return str(ansible_value(lab, next(iter(lab.nodes)), "{{ netlab_cluster_dns_ip }}"))
+    return dns.cluster_dns_ip(lab)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def frontends(lab, kubectl) -> dict[str, Pod]:
 
 @pytest.fixture(scope="module")
 def coredns(kubectl, dns_ip) -> list[Pod]:
-    return wait_until(lambda: [p for p in pods(kubectl, DNS_LABELS, "kube-system") if p.phase == "Running"],
+    return wait_until(lambda: [p for p in pods(kubectl, dns.LABELS, "kube-system") if p.phase == "Running"],
                       timeout=120, what="the CoreDNS pods")
 
 
@@ -100,7 +99,7 @@ def test_kube_dns_endpoints_are_the_coredns_pods_each_on_a_node_of_its_own(lab, 
     ep = json.loads(kubectl("get", "endpoints", "kube-dns", "-n", "kube-system", "-o", "json"))
     ready = {a["ip"] for s in ep.get("subsets", []) for a in s.get("addresses", [])}
     assert ready == {p.ip for p in coredns}
-    images = set(kubectl("get", "pods", "-n", "kube-system", "-l", DNS_LABELS, "-o",
+    images = set(kubectl("get", "pods", "-n", "kube-system", "-l", dns.LABELS, "-o",
                          "jsonpath={.items[*].spec.containers[*].image}").split())
     assert images == {f"coredns/coredns:{lab.coredns_version}"}
 
@@ -237,19 +236,7 @@ def test_the_guestbook_works_by_name_across_nodes(lab, cp, kubectl, nodes, front
     guestbook = wait_until(running, timeout=180, what=f"the dns-mode frontends on every node in {test_ns}")
     env = kubectl("exec", "-n", test_ns, guestbook[0].name, "--", "env").splitlines()
     assert not [v for v in env if v.startswith("REDIS_")], "the pods were given the Services' variables"
-    writer, reader = guestbook[0], next(p for p in guestbook if p.node != guestbook[0].node)
-    message = f"by-name-from-{writer.node}-{uuid.uuid4().hex[:8]}"
-    asker = nodes[lab.control_plane[0]]
-    written = wait_until(lambda: guestbook_from_node(asker, writer.ip, f"cmd=set&value={message}").get("count"),
-                         timeout=60, what=f"{writer.name} writing to redis-master by name")
-    assert written >= 1
-
-    def read_back():
-        answer = guestbook_from_node(asker, reader.ip)
-        return answer if message in answer.get("messages", []) else None
-
-    answer = wait_until(read_back, timeout=60, what=f"{message} read back through {reader.name} on {reader.node}")
-    assert answer["served_by"] == reader.name
+    guestbook_round_trip(nodes[lab.control_plane[0]], guestbook, "by-name-from", timeout=60)
 
 
 # -- without cluster DNS ---------------------------------------------------------------
@@ -257,7 +244,7 @@ def test_the_guestbook_works_by_name_across_nodes(lab, cp, kubectl, nodes, front
 def test_without_cluster_dns_there_is_no_kube_dns_and_no_cluster_nameserver(lab, kubectl, frontends):
     if lab.cluster_dns:
         pytest.skip("netlab_cluster_dns is true: the other tests check the cluster DNS")
-    assert kubectl("get", "services", "-n", "kube-system", "-l", DNS_LABELS, "-o", "name") == ""
+    assert kubectl("get", "services", "-n", "kube-system", "-l", dns.LABELS, "-o", "name") == ""
     for pod in frontends.values():
         conf = dns.resolv_conf(kubectl, pod.name, "default")
         assert not [s for s in conf.get("nameserver", []) if ipaddress.ip_address(s) in lab.service_cidr], conf

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netlab_tests import dnsquery
+from netlab_tests.ansible import ansible_value
+from netlab_tests.lab import Lab
 
+# The CoreDNS pods and the kube-dns Service, as roles/cluster_dns labels them.
+LABELS = "k8s-app=kube-dns"
 DNSQUERY = Path(dnsquery.__file__).read_text()
 # gethostbynamel: every IPv4 address of the name (search list and ndots applied), or false.
 PHP_RESOLVE = "echo json_encode(gethostbynamel($argv[1]));"
@@ -31,6 +35,11 @@ class Flow:
     dport: int
     reply_src: str
     reply_dst: str
+
+
+def cluster_dns_ip(lab: Lab) -> str:
+    """kube-dns's address, as the inventory derives it (netlab_cluster_dns_ip)."""
+    return str(ansible_value(lab, next(iter(lab.nodes)), "{{ netlab_cluster_dns_ip }}"))
 
 
 def sandbox_pid(host, pod: str, namespace: str) -> int:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
+
+from netlab_tests.wait import wait_until
 
 # A caller inside a pod: the frontend image has PHP, not curl.
 # The answer is read whatever its status (the frontend says 503 without redis).
@@ -48,6 +51,27 @@ def guestbook_from_pod(kubectl, pod: str, address: str, query: str = "cmd=get", 
     )
     return json.loads(out)
 
+
+def guestbook_round_trip(asker, frontends: list[Pod], label: str, timeout: float = 30) -> tuple[Pod, Pod]:
+    """A new message written through the first frontend pod and read back through one on
+    another node (both asked from the node `asker` by pod IP): the write goes to the redis
+    master, the read to a slave. Fails unless each happens within `timeout` s."""
+    writer = frontends[0]
+    reader = next(p for p in frontends if p.node != writer.node)
+    message = f"{label}-{writer.node}-{uuid.uuid4().hex[:8]}"
+
+    def write():
+        answer = guestbook_from_node(asker, writer.ip, f"cmd=set&value={message}")
+        return answer if answer.get("served_by") == writer.name and answer.get("count", 0) >= 1 else None
+
+    def read_back():
+        answer = guestbook_from_node(asker, reader.ip)
+        return answer if message in answer.get("messages", []) else None
+
+    wait_until(write, timeout=timeout, what=f"{message} written through {writer.name} on {writer.node}")
+    answer = wait_until(read_back, timeout=timeout, what=f"{message} read back through {reader.name} on {reader.node}")
+    assert answer["served_by"] == reader.name, answer
+    return writer, reader
 
 
 def endpoint_addresses(kubectl, name: str, namespace: str = "default") -> set[str]:
