@@ -20,8 +20,9 @@ TAGS = "kubelet,cluster_dns"
 
 
 def addon_objects(kubectl) -> list[str]:
-    names = kubectl("get", "deployment,service,configmap,serviceaccount", "-n", "kube-system", "-o", "name")
-    return [n for n in names.split() if n.endswith(("/coredns", "/kube-dns"))]
+    names = kubectl("get", "deployment,service,configmap,serviceaccount", "-n", "kube-system", "-o", "name").split()
+    names += kubectl("get", "clusterrole,clusterrolebinding", "-o", "name").split()
+    return [n for n in names if n.endswith(("/coredns", "/kube-dns", "/system:coredns"))]
 
 
 @pytest.mark.bound(300)
@@ -40,6 +41,6 @@ def test_the_cluster_dns_toggle_removes_the_addon_and_brings_it_back(lab, nodes,
         recovery.start()
         run_playbook(lab, "site.yml", "--tags", TAGS)
     recovery.wait(lambda: all(kubelet_config(kubectl, n).get("clusterDNS") == [dns_ip] for n in lab.nodes)
-                  and len(pods(kubectl, dns.LABELS, "kube-system")) > 0, "kube-dns and kubelet's clusterDNS back")
+                  and dns.ready_pods(kubectl), "kube-dns with every CoreDNS pod ready, and kubelet's clusterDNS, back")
     seen = observations.check(lab, nodes, kubectl)
     recovery.observed(seen.seconds)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netlab_tests import dnsquery
-from netlab_tests.ansible import ansible_value
+from netlab_tests.ansible import ansible_value, role_default
 from netlab_tests.lab import Lab
+from netlab_tests.lesson import Pod, pods
 
 # The CoreDNS pods and the kube-dns Service, as roles/cluster_dns labels them.
 LABELS = "k8s-app=kube-dns"
@@ -35,6 +36,20 @@ class Flow:
     dport: int
     reply_src: str
     reply_dst: str
+
+
+def endpoint_ips(kubectl) -> set[str]:
+    """kube-dns's ready endpoints' addresses."""
+    ep = json.loads(kubectl("get", "endpoints", "kube-dns", "-n", "kube-system", "-o", "json"))
+    return {a["ip"] for s in ep.get("subsets", []) for a in s.get("addresses", [])}
+
+
+def ready_pods(kubectl) -> list[Pod]:
+    """The CoreDNS pods when every one runs and is behind kube-dns (its ready endpoints),
+    as many as the role deploys; else an empty list."""
+    found = [p for p in pods(kubectl, LABELS, "kube-system") if p.phase == "Running" and p.ip]
+    wanted = role_default("cluster_dns", "cluster_dns_replicas")
+    return found if len(found) == wanted and endpoint_ips(kubectl) == {p.ip for p in found} else []
 
 
 def cluster_dns_ip(lab: Lab) -> str:

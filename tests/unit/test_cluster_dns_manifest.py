@@ -8,10 +8,10 @@ from __future__ import annotations
 import ipaddress
 
 import jinja2
-import pytest
 import yaml
 
 from netlab_tests.ansible import role_default
+from netlab_tests.dns import cluster_dns_ip
 from netlab_tests.lab import REPO, hostvars, load_lab
 
 TEMPLATE = REPO / "roles" / "cluster_dns" / "templates" / "coredns.yaml.j2"
@@ -22,7 +22,7 @@ def render(**overrides) -> list[dict]:
     lab = load_lab(INVENTORY)
     values = {
         "ansible_managed": "managed",
-        "cluster_dns_ip": str(lab.service_cidr.network_address + 10),
+        "cluster_dns_ip": cluster_dns_ip(lab),
         "cluster_dns_domain": lab.cluster_domain,
         "cluster_dns_image": f"coredns/coredns:{lab.coredns_version}",
         "cluster_dns_manifest": "/etc/kubernetes/addons/coredns.yaml",
@@ -103,9 +103,10 @@ def test_with_upstreams_every_other_name_is_forwarded_to_them():
     assert "block" not in found[".:53"]
 
 
-@pytest.mark.parametrize("host", ["node1"])
-def test_the_inventory_derives_the_dns_address_the_kubelet_and_the_addon_share(host):
-    """Both read netlab_cluster_dns_ip; it is stated once, in group_vars/all/cluster_dns.yml."""
-    assert hostvars(INVENTORY)[host]["netlab_cluster_dns_ip"] == "{{ netlab_service_cidr | ansible.utils.nthhost(10) }}"
+def test_the_inventory_derives_the_dns_address_the_kubelet_and_the_addon_share():
+    """Both read netlab_cluster_dns_ip, which Ansible resolves to the Service range's tenth address."""
+    lab = load_lab(INVENTORY)
+    assert all("netlab_cluster_dns_ip" in hv for hv in hostvars(INVENTORY).values())
+    assert ipaddress.ip_address(cluster_dns_ip(lab)) == lab.service_cidr.network_address + 10
     assert role_default("cluster_dns", "cluster_dns_ip") == "{{ netlab_cluster_dns_ip }}"
     assert "netlab_cluster_dns_ip" in role_default("kubelet", "kubelet_cluster_dns")
