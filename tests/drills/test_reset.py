@@ -33,6 +33,7 @@ import yaml
 from netlab_tests.ansible import playbook_run, run_playbook
 from netlab_tests.lab import REPO
 from netlab_tests.lab import hostvars as inventory_hostvars
+from netlab_tests.lesson import kubectl_apply
 from netlab_tests.sentinel import guard_check
 from netlab_tests.wait import wait_until
 
@@ -315,7 +316,7 @@ def test_a_converge_brings_the_cluster_back(lab, nodes, cp, kubectl, reset):
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": f"after-reset-{name}", "namespace": TEST_NS},
                    "spec": {"nodeName": name, "containers": [{"name": "pause", "image": image}]}}
-            cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), lab.admin_kubeconfig)
+            kubectl_apply(cp, lab, pod)
 
         def addresses():
             pods = json.loads(kubectl("get", "pods", "-n", TEST_NS, "-o", "json"))["items"]

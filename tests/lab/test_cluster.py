@@ -17,6 +17,7 @@ from netlab_tests import dns
 from netlab_tests.ansible import ansible_value, role_default
 from netlab_tests.hosts import kubelet_config
 from netlab_tests.lab import REPO
+from netlab_tests.lesson import kubectl_apply
 from netlab_tests.natrules import IPTABLES_LEGACY, IPTABLES_NFT, read_nat_backends
 from netlab_tests.wait import wait_until
 
@@ -189,7 +190,7 @@ def pinned_pods(lab, kubectl, cp):
                                 "ports": [{"containerPort": 80}]}],
             },
         }
-        cp.check_output("echo %s | kubectl --kubeconfig %s apply -f -", json.dumps(pod), lab.admin_kubeconfig)
+        kubectl_apply(cp, lab, pod)
 
     def running():
         items = json.loads(kubectl("get", "pods", "-n", TEST_NS, "-o", "json"))["items"]

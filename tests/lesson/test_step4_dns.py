@@ -27,7 +27,7 @@ import yaml
 from netlab_tests import dns
 from netlab_tests.ansible import role_default, run_playbook
 from netlab_tests.lab import REPO
-from netlab_tests.lesson import Pod, guestbook_round_trip, pods
+from netlab_tests.lesson import Pod, guestbook_round_trip, kubectl_apply, pods
 from netlab_tests.sentinel import lab_interfaces
 from netlab_tests.wait import wait_until
 
@@ -68,12 +68,6 @@ def test_ns(kubectl):
     kubectl("create", "namespace", NS)
     yield NS
     kubectl("delete", "namespace", NS, "--wait=true")
-
-
-def apply(cp, lab, *objects: dict) -> None:
-    """kubectl apply of the objects, given as data."""
-    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
-    cp.check_output("printf '%%s' %s | kubectl --kubeconfig %s apply -f -", doc, lab.admin_kubeconfig)
 
 
 def service_ip(kubectl, name: str, namespace: str = "default") -> str:
@@ -123,8 +117,9 @@ def test_service_names_resolve_to_the_cluster_ip_from_a_pod_on_every_node(lab, k
 
 def test_a_headless_service_resolves_to_its_pods(lab, cp, kubectl, nodes, dns_ip, frontends):
     """A Service without a cluster IP over the frontend pods: its name is their IPs."""
-    apply(cp, lab, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "frontends", "namespace": "default"},
-                    "spec": {"clusterIP": "None", "selector": {"name": "frontend"}, "ports": [{"port": 80}]}})
+    kubectl_apply(cp, lab, {"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": "frontends", "namespace": "default"},
+                            "spec": {"clusterIP": "None", "selector": {"name": "frontend"}, "ports": [{"port": 80}]}})
     try:
         name = f"frontends.default.svc.{lab.cluster_domain}"
         wanted = {p.ip for p in frontends.values()}
@@ -232,7 +227,7 @@ def test_the_guestbook_works_by_name_across_nodes(lab, cp, kubectl, nodes, dns_i
                         {"labelSelector": {"matchLabels": {"name": "frontend"}},
                          "topologyKey": "kubernetes.io/hostname"}]}}
         objects.append(obj)
-    apply(cp, lab, *objects)
+    kubectl_apply(cp, lab, *objects)
 
     def running() -> list[Pod]:
         found = [p for p in pods(kubectl, "name=frontend", test_ns) if p.phase == "Running" and p.ip]

@@ -28,6 +28,12 @@ class Pod:
     phase: str
 
 
+def kubectl_apply(cp, lab, *objects: dict) -> None:
+    """`kubectl apply` of the objects, given as data, on the control-plane node `cp` (as the admin)."""
+    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    cp.check_output("printf '%%s' %s | kubectl --kubeconfig %s apply -f -", doc, lab.admin_kubeconfig)
+
+
 def pods(kubectl, selector: str, namespace: str = "default") -> list[Pod]:
     items = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
     return [
