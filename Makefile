@@ -16,7 +16,7 @@ MOLECULE_DESTROY ?= never
 MOLECULE_STATE := $(CURDIR)/.netlab/molecule
 
 .PHONY: help lab test lint unit molecule status clean distclean venv host image artifacts \
-        lesson step1 step2 clean-workloads observe walk drills logs reset certs test-announce \
+        lesson step1 step2 clean-workloads observe walk drills logs reset certs test-announce bench \
         vagrant-validate vagrant-up vagrant-test vagrant-destroy vagrant-host vagrant-image
 
 help: ## List the targets
@@ -36,6 +36,12 @@ test-announce:
 	if [ "$$n" -gt 0 ]; then \
 	  echo "make test: reusing the lab that runs here ($$n machines; make clean first for a fresh one)"; \
 	else echo "make test: no lab runs here; molecule creates one"; fi
+
+# Removes and recreates the lab several times; leaves a fresh one.
+BENCH_RUNS ?= 3
+BENCH_COLD ?= no
+bench: host image artifacts ## Measure the lab here (bring-up, converge, memory, iperf3, growth) -> docs/BENCHMARKS.md
+	tools/bench --runs $(BENCH_RUNS) $(if $(filter yes,$(BENCH_COLD)),--cold)
 
 drills: venv ## Fault drills against the running lab, each timed; then the lesson's tests again
 	pytest tests/drills
