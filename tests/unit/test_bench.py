@@ -97,3 +97,10 @@ def test_guard_counter_lines_parse():
             "multiport dports 80,443 /* netlab: netlab0 Debian mirror 203.0.113.80 */")
     match = lab._COUNTER.match(line)
     assert match and (match[1], match[2], match[4]) == ("581", "35899", "netlab: netlab0 Debian mirror 203.0.113.80")
+
+
+def test_linearity_says_where_growth_bends():
+    assert report.linearity("Cost", "s", [(3, 30.0), (4, 40.0), (6, 60.0)]).endswith("linear within 25 %.")
+    sentence = report.linearity("Cost", "s", [(10, 1.0), (100, 10.0), (1000, 1000.0)])
+    assert sentence.endswith("not linear from 100 to 1000.")
+    assert report.linearity("Cost", "s", [(3, 1.0)]) == ""

@@ -50,7 +50,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                  "nodes": nodes}
     res["builds_cached"] = lab.builds(args.runs)
     if args.cold:
-        cache = Path(tempfile.mkdtemp(prefix="netlab-bench-cache-"))
+        cache = Path(tempfile.mkdtemp(prefix="cold-cache-", dir=RESULTS))
         try:
             res["builds_cold"] = lab.cold_builds(cache)
         finally:

@@ -10,6 +10,7 @@ itself; every address is the lab's own (a node's lab IP, a pod IP, a cluster IP)
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from . import shell
@@ -18,16 +19,24 @@ NAMESPACE = "netlab-bench"
 PORT = 5201
 SERVER_SECONDS = 600  # a server outlives the runs, then ends by itself
 CLIENT_SECONDS = 5    # each measurement
-PAUSE_IMAGE = "google_containers/pause:3.4"
 LABEL = "netlab-bench"
 
 
-def pod(name: str, node: str, role: str) -> dict:
+def pause_image(node: str) -> str:
+    """The image kubelet runs every pod's sandbox from (on the node already)."""
+    unit = shell.node(node, "systemctl cat kubelet")
+    match = re.search(r"--pod-infra-container-image=(\S+)", unit)
+    if not match:
+        raise RuntimeError(f"{node}: kubelet's unit names no --pod-infra-container-image")
+    return match[1]
+
+
+def pod(name: str, node: str, role: str, image: str) -> dict:
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": NAMESPACE, "labels": {LABEL: role}},
         "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
-                 "containers": [{"name": "pause", "image": PAUSE_IMAGE,
+                 "containers": [{"name": "pause", "image": image,
                                  "ports": [{"containerPort": PORT, "protocol": "TCP"}]}]},
     }
 
@@ -65,8 +74,9 @@ class Bench:
     def __enter__(self) -> Bench:
         shell.say(f"iperf3: pods on {self.near} and {self.far}")
         shell.kubectl("create", "namespace", NAMESPACE)
-        shell.apply([pod("server", self.far, "server"), pod("client-near", self.near, "client"),
-                     pod("client-far", self.far, "client"), service()])
+        image = pause_image(self.far)
+        shell.apply([pod("server", self.far, "server", image), pod("client-near", self.near, "client", image),
+                     pod("client-far", self.far, "client", image), service()])
         shell.kubectl("wait", "-n", NAMESPACE, "--for=condition=Ready", "pod", "--all", "--timeout=120s")
         pods = shell.kubectl_json("get", "pods", "-n", NAMESPACE)["items"]
         self.pod_ip = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}

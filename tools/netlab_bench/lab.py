@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netlab_tests.ansible import role_default
+
 from . import shell, timing
 
 BUILDS = {
@@ -15,7 +17,10 @@ BUILDS = {
     "Kubernetes": ["tools/build-kubernetes"],
     "lab images": ["tools/build-images"],
 }
-GUARD_SCRIPT_CHAIN = "NETLAB-EGRESS"
+# The guard's chain, as the egress_guard role names it.
+GUARD_CHAIN = role_default("egress_guard", "egress_guard_chain")
+# The cold build's node image: a repository of its own, removed afterwards.
+COLD_NODE_REPO = "netlab-bench/node"
 
 
 @dataclass
@@ -132,7 +137,7 @@ def guard_counters(tables: tuple[str, ...] = ("filter", "mangle")) -> list[tuple
     rows = []
     for tool in ("iptables", "ip6tables"):
         for table in tables:
-            text = shell.output([tool, "-w", "-t", table, "-L", GUARD_SCRIPT_CHAIN, "-v", "-x", "-n"])
+            text = shell.output([tool, "-w", "-t", table, "-L", GUARD_CHAIN, "-v", "-x", "-n"])
             for line in text.splitlines():
                 match = _COUNTER.match(line)
                 if match:
@@ -154,9 +159,14 @@ def builds(runs: int) -> dict[str, list[float]]:
 def cold_builds(cache: Path) -> dict[str, float]:
     """The builds into an empty cache (a fresh machine's first `make lab`), once each:
     NETLAB_CACHE points at `cache`, and the node image gets a repository of its own."""
-    env = {"NETLAB_CACHE": str(cache), "NETLAB_NODE_REPO": "netlab-bench/node"}
+    env = {"NETLAB_CACHE": str(cache), "NETLAB_NODE_REPO": COLD_NODE_REPO}
     out = {}
-    for name, cmd in BUILDS.items():
-        shell.say(f"build {name}, cold")
-        out[name] = shell.run(cmd, env=env)[0]
+    try:
+        for name, cmd in BUILDS.items():
+            shell.say(f"build {name}, cold")
+            out[name] = shell.run(cmd, env=env)[0]
+    finally:
+        images = shell.output(["docker", "image", "ls", "-q", COLD_NODE_REPO]).split()
+        if images:
+            shell.run(["docker", "rmi", "-f", *sorted(set(images))])
     return out

@@ -114,6 +114,42 @@ def _growth(res: dict) -> list[str]:
                   "memory per extra node", "pod routes per node"], rows)
 
 
+def increments(points: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """Cost per unit between successive points [(size, cost)]: [(from, to, per unit)]."""
+    return [(a, b, (cb - ca) / (b - a)) for (a, ca), (b, cb) in zip(points, points[1:], strict=False) if b != a]
+
+
+def linearity(what: str, unit: str, points: list[tuple[float, float]], fmt: str = ".1f") -> str:
+    """One sentence: the cost per unit in each step, and whether it stays within 25 %
+    of the first step's (linear) or not (where it stops being linear)."""
+    steps = increments(points)
+    if not steps:
+        return ""
+    parts = [f"{a:g} to {b:g}: {per:{fmt}} {unit}" for a, b, per in steps]
+    first = steps[0][2]
+    bent = [(a, b) for a, b, per in steps[1:] if first and abs(per - first) > 0.25 * abs(first)]
+    verdict = (f"not linear from {bent[0][0]:g} to {bent[0][1]:g}" if bent else "linear within 25 %")
+    return f"{what} per added unit ({'; '.join(parts)}): {verdict}."
+
+
+def _growth_text(res: dict) -> list[str]:
+    rows = [(r["nodes"], figure(r["bring_up_s"]), figure(r["converge_s"]), figure(r["memory"])) for r in res["scale"]]
+    out = []
+    for what, unit, idx in (("Bring-up", "s per node", 1), ("Second converge", "s per node", 2),
+                            ("Idle memory", "MiB per node", 3)):
+        points = [(n, f[idx - 1].median) for n, *f in rows if f[idx - 1]]
+        sentence = linearity(what, unit, points)
+        if sentence:
+            out.append(f"- {sentence}")
+    svc = [(s["services"], s["nat_rules"]) for s in res["services"]]
+    sync = [(s["services"], s["sync_s"] * 1000) for s in res["services"] if s["sync_s"]]
+    for what, unit, points in (("nat rules", "rules per Service", svc), ("kube-proxy's sync", "ms per Service", sync)):
+        sentence = linearity(what, unit, points, ".2f")
+        if sentence:
+            out.append(f"- {sentence[0].upper()}{sentence[1:]}")
+    return out + [""]
+
+
 def _services(res: dict) -> list[str]:
     rows = [[str(s["services"]), str(s["nat_rules"]), str(s["svc_chains"]), f"{s['apply_s']:.1f} s",
              f"{s['rules_after_s']:.1f} s", f"{s['sync_s'] * 1000:.0f} ms" if s["sync_s"] else "-",
@@ -197,6 +233,9 @@ def page(res: dict) -> str:
         "kube-proxy (iptables mode) with more Services, each with one endpoint, on the first node:",
         "",
         *_services(res),
+        "Where the growth bends:",
+        "",
+        *_growth_text(res),
     ]
     return "\n".join(out).rstrip() + "\n"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import shell
+from .dataplane import pause_image
 
 SERVICE_NAMESPACE = "netlab-bench-services"
 
@@ -75,11 +76,11 @@ def _services(count: int) -> list[dict]:
             for i in range(count)]
 
 
-def _backend(node: str) -> dict:
+def _backend(node: str, image: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "backend", "namespace": SERVICE_NAMESPACE, "labels": {"netlab-bench": "backend"}},
             "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
-                     "containers": [{"name": "pause", "image": "google_containers/pause:3.4"}]}}
+                     "containers": [{"name": "pause", "image": image}]}}
 
 
 def nat_rules(node: str) -> tuple[int, int]:
@@ -107,7 +108,7 @@ def services(counts: list[int], node: str, backend_node: str) -> list[dict]:
     out = []
     shell.kubectl("create", "namespace", SERVICE_NAMESPACE)
     try:
-        shell.apply([_backend(backend_node)])
+        shell.apply([_backend(backend_node, pause_image(backend_node))])
         shell.kubectl("wait", "-n", SERVICE_NAMESPACE, "--for=condition=Ready", "pod/backend", "--timeout=120s")
         _, base_chains = nat_rules(node)
         made = 0
