@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 
-from netlab_pki import FilterModule, netlab_path_map  # noqa: E402
+from netlab_pki import FilterModule, netlab_path_map, netlab_pki_sign_plan  # noqa: E402
 
 
 def test_a_list_of_names_gives_each_its_file():
@@ -30,3 +30,11 @@ def test_no_names_no_files():
 
 def test_the_filter_is_registered():
     assert FilterModule().filters()["netlab_path_map"] is netlab_path_map
+
+
+def test_sign_plan_comes_from_the_table_and_pki_renew():
+    certs = [{"name": "kubelet", "ca": "kubernetes", "cn": "x"}, {"name": "etcd-client", "ca": "etcd"}]
+    assert netlab_pki_sign_plan(certs, []) == [{"name": "kubelet", "ca": "kubernetes", "renew": False},
+                                               {"name": "etcd-client", "ca": "etcd", "renew": False}]
+    assert [e["renew"] for e in netlab_pki_sign_plan(certs, ["etcd-client"])] == [False, True]
+    assert [e["renew"] for e in netlab_pki_sign_plan(certs, ["all"])] == [True, True]

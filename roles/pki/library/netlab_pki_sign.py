@@ -33,6 +33,13 @@ options:
       path: {description: Ignored (the role's table names the files under its directory)., type: str}
   cert_files: {description: Path of each CA's certificate, by name., type: dict, required: true}
   key_files: {description: Path of each CA's private key, by name., type: dict, required: true}
+  plan:
+    description:
+      - Per host, what the CA host signs for it, from the controller's inventory - a list of
+        C(name), C(ca) (the CA that signs it) and C(renew) (sign again even if it fits). A
+        host's own answer never chooses the CA or the renewal.
+    type: dict
+    required: true
   requests:
     description: >-
       Per host, its requests as netlab_pki_keys returns them (C(name), C(ca), C(renew),
@@ -236,6 +243,7 @@ def main() -> None:
             "cert_files": {"type": "dict", "required": True},
             "key_files": {"type": "dict", "required": True, "no_log": False},
             "requests": {"type": "dict", "required": True},
+            "plan": {"type": "dict", "required": True},
             "valid_days": {"type": "int", "default": 365},
             "renew_before_days": {"type": "int", "default": 90},
             "ca_valid_days": {"type": "int", "default": 3650},
@@ -266,15 +274,21 @@ def main() -> None:
 
     certificates: dict[str, dict[str, str]] = {}
     signed: dict[str, dict[str, str]] = {}
-    for host, requests in params["requests"].items():
+    # Which CA signs what, and what is renewed, come from the plan (the controller's
+    # inventory); a host only sends its requests and current certificates.
+    for host, planned in params["plan"].items():
         certificates[host], signed[host] = {}, {}
-        for request in requests:
-            name = request["name"]
-            if request.get("ca") not in cas:
-                module.fail_json(msg=f"{host}:{name}: no CA named {request.get('ca')!r} (one of {sorted(cas)})")
-            ca_cert, ca_key = cas[request["ca"]]
+        sent = {r["name"]: r for r in params["requests"].get(host) or []}
+        for entry in planned:
+            name = entry["name"]
+            request = sent.get(name)
+            if request is None:
+                module.fail_json(msg=f"{host}:{name}: the host sent no signing request for it")
+            if entry.get("ca") not in cas:
+                module.fail_json(msg=f"{host}:{name}: no CA named {entry.get('ca')!r} (one of {sorted(cas)})")
+            ca_cert, ca_key = cas[entry["ca"]]
             try:
-                reason = sign_reason(request.get("current"), request["csr"], ca_cert, bool(request.get("renew")),
+                reason = sign_reason(request.get("current"), request["csr"], ca_cert, bool(entry.get("renew")),
                                      params["renew_before_days"])
                 if reason is None:
                     certificates[host][name] = request["current"]

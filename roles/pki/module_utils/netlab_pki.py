@@ -14,6 +14,9 @@ except ImportError:  # each module reports it
     HAS_CRYPTOGRAPHY = False
 
 KEY_TYPES = ["RSA", "Ed25519", "Ed448"]
+# Every file and directory the role writes belongs to root (the modules run as root;
+# a test run by another user owns what it writes).
+OWNER = (0, 0) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
 
 
 def key_fits(key, key_type: str, key_size: int) -> bool:
@@ -64,6 +67,7 @@ def write(path: str, data: bytes, mode: int) -> None:
     """Atomically (a temporary file beside it, renamed), with `mode` from the start."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".netlab_pki.")
     try:
+        os.fchown(fd, *OWNER)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -81,10 +85,15 @@ class Files:
         self.check_mode = check_mode
         self.written: list[str] = []
 
-    def mode(self, path: str, mode: int) -> None:
-        if os.stat(path).st_mode & 0o7777 != mode:
+    def mode(self, path: str, mode: int, owned: bool = True) -> None:
+        """The file's mode, and (owned) root as its owner and group. A private key keeps
+        its owner: the unit that reads it may own it (the etcd role gives etcd its keys)."""
+        st = os.stat(path)
+        if st.st_mode & 0o7777 != mode or (owned and (st.st_uid, st.st_gid) != OWNER):
             self.written.append(path)
             if not self.check_mode:
+                if owned:
+                    os.chown(path, *OWNER)
                 os.chmod(path, mode)
 
     def content(self, path: str, data: bytes, mode: int) -> bool:
@@ -101,7 +110,7 @@ class Files:
         """The key at `path`, made (and written, unless in check mode) if missing or unfit; mode 0600."""
         key = load_key(path, key_type, key_size)
         if key is not None:
-            self.mode(path, 0o600)
+            self.mode(path, 0o600, owned=False)
             return key
         key = new_key(key_type, key_size)
         self.content(path, key_pem(key), 0o600)
@@ -112,6 +121,7 @@ class Files:
             self.written.append(path)
             if not self.check_mode:
                 os.makedirs(path, 0o755, exist_ok=True)
+                os.chown(path, *OWNER)
                 os.chmod(path, 0o755)
         else:
             self.mode(path, 0o755)
