@@ -46,6 +46,7 @@ def total_mib(per_node: dict[str, list[float]]) -> list[float]:
 def measure(args: argparse.Namespace, work: Path) -> dict:
     the_lab = load_lab(str(DEFAULT_INVENTORY))
     nodes = list(the_lab.nodes)
+    machines = nodes + list(the_lab.services)  # memory counts the depot too: it is part of the lab
     res: dict = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": args.runs,
                  "nodes": nodes}
     res["builds_cached"] = lab.builds(args.runs)
@@ -60,13 +61,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                        "slowest": timing.slowest_tasks(made.runs)}
     shell.say("idle memory (30 s after the bring-up)")
     time.sleep(30)
-    res["memory_idle"] = lab.memory(nodes)
+    res["memory_idle"] = lab.memory(machines)
     conv = lab.converge(args.runs, work, [])
     res["converge"] = {"seconds": conv.seconds, "changed": conv.changed(), "plays": timing.play_seconds(conv.runs),
                        "slowest": timing.slowest_tasks(conv.runs)}
     steps = lab.lesson(args.runs, work)
     res["lesson"] = {book: t.seconds for book, t in steps.items()}
-    res["memory_step2"] = lab.memory(nodes)
+    res["memory_step2"] = lab.memory(machines)
     near, far = nodes[0], nodes[1]
     res["iperf3"] = dataplane.measure(args.runs, near, far, the_lab.nodes[far].lab_ip)
     res["services"] = scale.services(args.services, near, far)
@@ -85,7 +86,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
             names = nodes + [e[0] for e in extra]
             up = lab.bring_up(1, work, names, inventories)
             time.sleep(30)
-            mem = lab.memory(names)
+            mem = lab.memory(names + list(the_lab.services))
             again = lab.converge(1, work, inventories)
             res["scale"].append({"nodes": count, "bring_up_s": up.seconds, "converge_s": again.seconds,
                                  "converge_changed": again.changed(), "memory": total_mib(mem),
