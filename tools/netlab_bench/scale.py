@@ -83,12 +83,18 @@ def _backend(node: str, image: str) -> dict:
                      "containers": [{"name": "pause", "image": image}]}}
 
 
-def nat_rules(node: str) -> tuple[int, int]:
-    """(rules in the node's nat table, KUBE-SVC-* chains) as iptables-save prints them."""
-    save = shell.node(node, "iptables-save -t nat")
-    rules = sum(1 for line in save.splitlines() if line.startswith("-A "))
-    chains = sum(1 for line in save.splitlines() if line.startswith(":KUBE-SVC-"))
-    return rules, chains
+def nat_rules(node: str) -> tuple[int, int, int]:
+    """(rules in the node's nat table, KUBE-SVC-* chains, the bench's Services in
+    KUBE-SERVICES) as iptables-save prints them. The bench's own are counted by the
+    rule comment kube-proxy writes (`<namespace>/<name> cluster IP`, on the jump to the
+    Service's chain), so that Services
+    of other namespaces, coming or going meanwhile, do not count."""
+    lines = shell.node(node, "iptables-save -t nat").splitlines()
+    rules = sum(1 for line in lines if line.startswith("-A "))
+    chains = sum(1 for line in lines if line.startswith(":KUBE-SVC-"))
+    ours = sum(1 for line in lines if line.startswith("-A KUBE-SERVICES ")
+               and f'"{SERVICE_NAMESPACE}/' in line and "cluster IP" in line and "-j KUBE-SVC-" in line)
+    return rules, chains, ours
 
 
 def sync_metrics(node: str) -> tuple[float, float]:
@@ -110,7 +116,6 @@ def services(counts: list[int], node: str, backend_node: str) -> list[dict]:
     try:
         shell.apply([_backend(backend_node, pause_image(backend_node))])
         shell.kubectl("wait", "-n", SERVICE_NAMESPACE, "--for=condition=Ready", "pod/backend", "--timeout=120s")
-        _, base_chains = nat_rules(node)
         made = 0
         for count in counts:
             shell.say(f"{count} Services")
@@ -120,11 +125,11 @@ def services(counts: list[int], node: str, backend_node: str) -> list[dict]:
             for first in range(0, len(objects), 250):
                 shell.apply(objects[first:first + 250])
             applied = time.monotonic()
-            shell.wait_for(lambda c=count: nat_rules(node)[1] >= base_chains + c,
+            shell.wait_for(lambda c=count: nat_rules(node)[2] >= c,
                            f"{count} Services in {node}'s rules", timeout=600, every=1)
             seen = time.monotonic()
             s1, c1 = sync_metrics(node)
-            rules, chains = nat_rules(node)
+            rules, chains, _ = nat_rules(node)
             made = count
             out.append({"services": count, "nat_rules": rules, "svc_chains": chains,
                         "apply_s": applied - start, "rules_after_s": seen - applied,
