@@ -63,7 +63,9 @@ def slowest_tasks(runs: list[Run], count: int = 10) -> list[tuple[str, list[floa
     for run in runs:
         per_run: dict[str, float] = defaultdict(float)
         for task in run.tasks:
-            label = f"{task['role']} : {task['name']}" if task.get("role") else task["name"]
+            # Ansible names a role's task "<role> : <task>" already.
+            prefix = f"{task['role']} : " if task.get("role") else ""
+            label = task["name"] if task["name"].startswith(prefix) else prefix + task["name"]
             per_run[label] += float(task["seconds"])
         for label, seconds in per_run.items():
             per_task.setdefault(label, []).append(seconds)

@@ -114,7 +114,7 @@ written:
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netlab_pki import HAS_CRYPTOGRAPHY, KEY_TYPES, Files, read
+from ansible.module_utils.netlab_pki import HAS_CRYPTOGRAPHY, KEY_OPTIONS, module_files, read
 
 if HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -182,15 +182,12 @@ def main() -> None:
                 "public": {"type": "path"},
             }},
             "directories": {"type": "list", "elements": "path", "default": []},
-            "key_type": {"type": "str", "choices": KEY_TYPES, "default": "RSA"},
-            "key_size": {"type": "int", "default": 2048},
+            **KEY_OPTIONS,
         },
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg="the Python library cryptography is missing (python3-cryptography)")
     params = module.params
-    files = Files(module.check_mode)
+    files = module_files(module)
     for path in params["directories"]:
         files.directory(path)
     requests = []

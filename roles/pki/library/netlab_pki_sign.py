@@ -86,7 +86,7 @@ ca_certificates:
 import datetime
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netlab_pki import HAS_CRYPTOGRAPHY, KEY_TYPES, Files, read
+from ansible.module_utils.netlab_pki import HAS_CRYPTOGRAPHY, KEY_OPTIONS, module_files, read
 
 if HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -247,15 +247,12 @@ def main() -> None:
             "valid_days": {"type": "int", "default": 365},
             "renew_before_days": {"type": "int", "default": 90},
             "ca_valid_days": {"type": "int", "default": 3650},
-            "key_type": {"type": "str", "choices": KEY_TYPES, "default": "RSA"},
-            "key_size": {"type": "int", "default": 2048},
+            **KEY_OPTIONS,
         },
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg="the Python library cryptography is missing (python3-cryptography)")
     params = module.params
-    files = Files(module.check_mode)
+    files = module_files(module)
     cas: dict[str, tuple] = {}
     for ca in params["cas"]:
         if ca["name"] not in params["cert_files"] or ca["name"] not in params["key_files"]:

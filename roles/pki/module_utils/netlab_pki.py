@@ -14,6 +14,18 @@ except ImportError:  # each module reports it
     HAS_CRYPTOGRAPHY = False
 
 KEY_TYPES = ["RSA", "Ed25519", "Ed448"]
+# The key options of the modules that make keys (netlab_pki_keys, netlab_pki_sign).
+KEY_OPTIONS = {
+    "key_type": {"type": "str", "choices": KEY_TYPES, "default": "RSA"},
+    "key_size": {"type": "int", "default": 2048},
+}
+
+
+def module_files(module) -> Files:
+    """The module's file writer (check mode honoured); fails the module without cryptography."""
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg="the Python library cryptography is missing (python3-cryptography)")
+    return Files(module.check_mode)
 # Every file and directory the role writes belongs to root (the modules run as root;
 # a test run by another user owns what it writes).
 OWNER = (0, 0) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
