@@ -38,11 +38,6 @@ def machine() -> dict[str, str]:
     }
 
 
-def total_mib(per_node: dict[str, list[float]]) -> list[float]:
-    """The lab's total per sample."""
-    return [sum(samples) for samples in zip(*per_node.values(), strict=True)]
-
-
 def measure(args: argparse.Namespace, work: Path) -> dict:
     the_lab = load_lab(str(DEFAULT_INVENTORY))
     nodes = list(the_lab.nodes)
@@ -74,7 +69,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     res["guard"] = lab.guard_counters()
     res["routes"] = {n: scale.pod_routes(n) for n in nodes}
     res["scale"] = [{"nodes": len(nodes), "bring_up_s": [r.seconds for r in made.runs],
-                     "converge_s": conv.seconds, "memory": total_mib(res["memory_idle"]),
+                     "converge_s": conv.seconds, "memory": report.totals(res["memory_idle"]),
                      "routes": sorted(set(res["routes"].values()))}]
     base = [(n.name, n.lab_ip, str(n.pod_subnet)) for n in the_lab.nodes.values()]
     biggest: list[str] = []
@@ -89,7 +84,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
             mem = lab.memory(names + list(the_lab.services))
             again = lab.converge(1, work, inventories)
             res["scale"].append({"nodes": count, "bring_up_s": up.seconds, "converge_s": again.seconds,
-                                 "converge_changed": again.changed(), "memory": total_mib(mem),
+                                 "converge_changed": again.changed(), "memory": report.totals(mem),
                                  "routes": sorted({scale.pod_routes(n) for n in names})})
     finally:
         if biggest:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netlab_tests.ansible import role_default
+from netlab_tests.hosts import nodes_ready
 
 from . import shell, timing
 
@@ -34,9 +35,14 @@ class Timed:
         return [r.changed for r in self.runs]
 
 
+def _playbook_cmd(args: list[str], inventories: list[str]) -> list[str]:
+    """ansible-playbook with each inventory (-i, in order; none: ansible.cfg's)."""
+    return ["ansible-playbook"] + [a for i in inventories for a in ("-i", i)] + args
+
+
 def _playbook(args: list[str], timing_file: Path, inventories: list[str]) -> tuple[float, timing.Run]:
     before = len(timing.read_runs(timing_file))
-    cmd = ["ansible-playbook"] + [a for i in inventories for a in ("-i", i)] + args
+    cmd = _playbook_cmd(args, inventories)
     seconds, _ = shell.run(cmd, env={"NETLAB_TIMING_FILE": str(timing_file)})
     runs = timing.read_runs(timing_file)
     if len(runs) <= before:
@@ -45,8 +51,7 @@ def _playbook(args: list[str], timing_file: Path, inventories: list[str]) -> tup
 
 
 def lab_down(inventories: list[str]) -> None:
-    cmd = ["ansible-playbook"] + [a for i in inventories for a in ("-i", i)] + ["playbooks/lab-down.yml"]
-    shell.run(cmd)
+    shell.run(_playbook_cmd(["playbooks/lab-down.yml"], inventories))
 
 
 def bring_up(runs: int, workdir: Path, nodes: list[str], inventories: list[str]) -> Timed:
@@ -57,9 +62,8 @@ def bring_up(runs: int, workdir: Path, nodes: list[str], inventories: list[str])
         shell.say(f"bring-up {i + 1}/{runs} ({len(nodes)} nodes)")
         lab_down(inventories)
         seconds, run = _playbook(["playbooks/lab.yml"], workdir / "bring-up.jsonl", inventories)
-        ready = shell.ready_nodes()
-        if not set(nodes) <= ready:
-            raise RuntimeError(f"after the bring-up, not Ready: {sorted(set(nodes) - ready)}")
+        if not nodes_ready(shell.kubectl, nodes):
+            raise RuntimeError(f"after the bring-up, not every node of {nodes} is Ready")
         out.seconds.append(seconds)
         out.runs.append(run)
     return out
@@ -73,9 +77,8 @@ def make_lab(runs: int, workdir: Path, nodes: list[str]) -> Timed:
         shell.run(["make", "clean"])
         tfile = workdir / "make-lab.jsonl"
         seconds, _ = shell.run(["make", "lab"], env={"NETLAB_TIMING_FILE": str(tfile)})
-        ready = shell.ready_nodes()
-        if not set(nodes) <= ready:
-            raise RuntimeError(f"after make lab, not Ready: {sorted(set(nodes) - ready)}")
+        if not nodes_ready(shell.kubectl, nodes):
+            raise RuntimeError(f"after make lab, not every node of {nodes} is Ready")
         out.seconds.append(seconds)
         out.runs.append(timing.read_runs(tfile)[-1])
     return out

@@ -78,11 +78,12 @@ def goal_figures(res: dict) -> dict[str, Figure | None]:
                           if cold_complete(res) else None),
         "pod_node_ratio": figure(rat.get("pod to pod across nodes / node to node", [])),
         "clusterip_ratio": figure(rat.get("cluster IP / pod direct", [])),
-        "idle_memory": figure(_totals(res["memory_idle"])),
+        "idle_memory": figure(totals(res["memory_idle"])),
     }
 
 
-def _totals(per_node: dict[str, list[float]]) -> list[float]:
+def totals(per_node: dict[str, list[float]]) -> list[float]:
+    """The lab's total of per-machine samples, sample by sample."""
     return [sum(samples) for samples in zip(*per_node.values(), strict=True)]
 
 
@@ -103,7 +104,7 @@ def _once(label: str) -> str:
 
 def _memory(title: str, per_node: dict[str, list[float]]) -> list[str]:
     rows = [[n, show(figure(v), 0, " MiB")] for n, v in per_node.items()]
-    rows.append(["**the lab**", show(figure(_totals(per_node)), 0, " MiB")])
+    rows.append(["**the lab**", show(figure(totals(per_node)), 0, " MiB")])
     return [f"**{title}**", ""] + table(["node", "anonymous memory"], rows)
 
 

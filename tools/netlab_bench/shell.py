@@ -68,12 +68,6 @@ def apply(objects: list[dict]) -> None:
     kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
 
-def ready_nodes() -> set[str]:
-    """The cluster's nodes with Ready=True."""
-    return {i["metadata"]["name"] for i in kubectl_json("get", "nodes")["items"]
-            for c in i["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"}
-
-
 def wait_for(check, what: str, timeout: float = 180, every: float = 1.0):
     """Call check() until it returns something true; return that, or raise after timeout."""
     deadline = time.monotonic() + timeout
